@@ -1,0 +1,59 @@
+# The verbs a newcomer needs. `make run` starts the stack; `make test` checks everything.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck protos protos-check buf pytest lock release-protos clean
+
+run: $(STAMP) build/descriptors.binpb
+	$(BIN)/python -m devstack run
+
+test: $(STAMP) check pytest
+
+check: lint typecheck protos-check buf
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Rewrite gen/ (Python code and typed stubs) and build/descriptors.binpb from protos/.
+protos: $(STAMP)
+	$(BIN)/python -m tools.protos generate
+
+build/descriptors.binpb: $(STAMP) $(wildcard protos/blog/*/v1/*.proto)
+	$(BIN)/python -m tools.protos generate
+
+protos-check: $(STAMP)
+	$(BIN)/python -m tools.protos check
+
+buf: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tools.protos lint
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) build/descriptors.binpb
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest
+
+# Record the current contracts as released: `buf breaking` compares against this.
+release-protos: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tools.protos release
+
+lock:
+	$(PYTHON) -m venv /tmp/blog-lock-venv
+	/tmp/blog-lock-venv/bin/pip install --quiet -r requirements.in
+	(echo "# Exact versions tested; regenerate with \`make lock\`."; \
+	 /tmp/blog-lock-venv/bin/pip freeze --exclude-editable) > requirements.lock
+	rm -rf /tmp/blog-lock-venv
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache

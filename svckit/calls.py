@@ -1,0 +1,81 @@
+"""The server interceptor every call passes: error translation and one log line per call.
+
+Errors the service raises on purpose are translated by the service's own `to_status`
+function (its errors module); anything else is logged with its traceback and answered
+as INTERNAL with a generic message, so no stack trace or SQL ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+
+from svckit.status import RichStatus
+
+log = logging.getLogger("svckit.calls")
+
+ToStatus = Callable[[Exception], RichStatus | None]
+Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc-stubs types it as untyped
+    def __init__(self, to_status: ToStatus) -> None:
+        self._to_status = to_status
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler  # streaming handlers (health Watch, reflection) pass untouched
+        wrapped = self._wrap(details.method, handler.unary_unary)
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap(self, method: str, inner: Handler) -> Handler:
+        to_status = self._to_status
+
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN  # aborted on purpose
+                raise
+            except Exception as exc:  # noqa: BLE001 - translated below, never leaked
+                status = to_status(exc)
+                if status is None:
+                    log.exception("unexpected error", extra={"method": method})
+                    status = RichStatus(grpc.StatusCode.INTERNAL, "Internal error")
+                code = status.code
+                await context.abort_with_status(rpc_status.to_status(status.to_proto()))
+            finally:
+                log.info(
+                    "call",
+                    extra={
+                        "method": method,
+                        "code": _code_name(code, context),
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    },
+                )
+
+        return call
+
+
+def _code_name(code: grpc.StatusCode, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    if code is grpc.StatusCode.OK:
+        set_code = context.code()
+        if isinstance(set_code, grpc.StatusCode):
+            code = set_code
+    return str(code.name)
