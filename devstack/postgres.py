@@ -82,8 +82,10 @@ class LocalPostgres:
         try:
             self._run(
                 "initdb",
-                "-D", str(self.pgdata),
-                "-U", "postgres",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
                 "--auth=scram-sha-256",
                 f"--pwfile={pwfile}",
                 "--encoding=UTF8",
@@ -108,8 +110,18 @@ class LocalPostgres:
             shutil.chown(sockets, user)
         options = f"-h 127.0.0.1 -p {self.port} -k {sockets}"
         result = self._run(
-            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.pgdata),
-            "-l", str(self.data_dir / "postgres.log"), "-o", options, check=False,
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(self.data_dir / "postgres.log"),
+            "-o",
+            options,
+            check=False,
         )
         if result.returncode != 0:
             log = (self.data_dir / "postgres.log").read_text()[-2000:]
@@ -134,9 +146,7 @@ def _server_user() -> str | None:
     try:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", SERVER_USER], check=True
-        )
+        subprocess.run(["useradd", "--system", "--no-create-home", SERVER_USER], check=True)
     return SERVER_USER
 
 

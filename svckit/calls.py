@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_status import rpc_status
@@ -20,22 +20,29 @@ from svckit.status import RichStatus
 log = logging.getLogger("svckit.calls")
 
 ToStatus = Callable[[Exception], RichStatus | None]
-Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+# A registered handler may be sync or async and typed for any message; the wrapper only
+# forwards them, so requests, replies and the context are Any at this one boundary.
+Handler = Callable[[Any, Any], Awaitable[Any]]
+if TYPE_CHECKING:
+    MethodHandler = grpc.RpcMethodHandler[Any, Any]
+else:
+    MethodHandler = grpc.RpcMethodHandler
 
 
-class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc-stubs types it as untyped
+class CallInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, to_status: ToStatus) -> None:
         self._to_status = to_status
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> MethodHandler | None:
+        handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler  # streaming handlers (health Watch, reflection) pass untouched
-        wrapped = self._wrap(details.method, handler.unary_unary)
+        method: str = handler_call_details.method
+        wrapped = self._wrap(method, handler.unary_unary)
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
             request_deserializer=handler.request_deserializer,
@@ -45,7 +52,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
     def _wrap(self, method: str, inner: Handler) -> Handler:
         to_status = self._to_status
 
-        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        async def call(request: Any, context: Any) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
@@ -53,7 +60,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN  # aborted on purpose
                 raise
-            except Exception as exc:  # noqa: BLE001 - translated below, never leaked
+            except Exception as exc:  # translated below, never leaked
                 status = to_status(exc)
                 if status is None:
                     log.exception("unexpected error", extra={"method": method})
@@ -61,21 +68,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 code = status.code
                 await context.abort_with_status(rpc_status.to_status(status.to_proto()))
             finally:
+                if code is grpc.StatusCode.OK and isinstance(context.code(), grpc.StatusCode):
+                    code = context.code()  # set with context.set_code by the handler
                 log.info(
                     "call",
                     extra={
                         "method": method,
-                        "code": _code_name(code, context),
+                        "code": code.name,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                     },
                 )
 
         return call
-
-
-def _code_name(code: grpc.StatusCode, context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    if code is grpc.StatusCode.OK:
-        set_code = context.code()
-        if isinstance(set_code, grpc.StatusCode):
-            code = set_code
-    return str(code.name)

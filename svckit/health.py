@@ -22,13 +22,13 @@ async def watch(
     probe: Probe,
     *,
     interval: float = 1.0,
-    timeout: float = 1.0,
+    probe_timeout: float = 1.0,
 ) -> None:
     """Run `probe` every `interval` seconds and publish the result for `services` and ''."""
     serving: bool | None = None
     while True:
         try:
-            await asyncio.wait_for(probe(), timeout)
+            await asyncio.wait_for(probe(), probe_timeout)
             ok = True
         except Exception as exc:  # noqa: BLE001 - any failure of the probe means not serving
             ok = False

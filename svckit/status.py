@@ -29,9 +29,7 @@ class RichStatus:
             packed = any_pb2.Any()
             packed.Pack(bad_request)
             details.append(packed)
-        return status_pb2.Status(
-            code=_CODES[self.code], message=self.message, details=details
-        )
+        return status_pb2.Status(code=_CODES[self.code], message=self.message, details=details)
 
 
 _CODES: dict[grpc.StatusCode, int] = {

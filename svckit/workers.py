@@ -7,6 +7,7 @@ workers as separate endpoints and balance across them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -48,10 +49,8 @@ def _supervise(children: dict[int, int]) -> int:
 
     def forward(signum: int, _frame: object) -> None:
         for pid in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
@@ -66,5 +65,7 @@ def _supervise(children: dict[int, int]) -> int:
             code = os.waitstatus_to_exitcode(status)
             worst = worst or (code if code > 0 else 0)
             if code != 0 and children:
-                forward(signal.SIGTERM, None)  # one worker died: stop the rest, let a supervisor restart
+                forward(
+                    signal.SIGTERM, None
+                )  # one worker died: stop the rest, let a supervisor restart
     return worst

@@ -1,9 +1,9 @@
 """Build the contracts: Python code, typed stubs and the descriptor set, and check them.
 
-    python -m tools.protos generate   # rewrite gen/ and build/descriptors.binpb
-    python -m tools.protos check      # fail if gen/ differs from what protos/ gives
-    python -m tools.protos lint       # buf lint, and buf breaking against the release
-    python -m tools.protos release    # record the current contracts as released
+python -m tools.protos generate   # rewrite gen/ and build/descriptors.binpb
+python -m tools.protos check      # fail if gen/ differs from what protos/ gives
+python -m tools.protos lint       # buf lint, and buf breaking against the release
+python -m tools.protos release    # record the current contracts as released
 """
 
 from __future__ import annotations
@@ -107,9 +107,7 @@ def check() -> None:
         fresh = Path(tmp) / "gen"
         generate_python(fresh)
         stale = [
-            p
-            for p in _differences(GEN, fresh)
-            if "__pycache__" not in p and not p.endswith(".pyc")
+            p for p in _differences(GEN, fresh) if "__pycache__" not in p and not p.endswith(".pyc")
         ]
     if stale:
         sys.exit("gen/ is stale; run `make protos`:\n  " + "\n  ".join(stale))
