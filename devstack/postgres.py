@@ -63,6 +63,9 @@ class LocalPostgres:
             capture_output=True,
             text=True,
             user=user,
+            # Drop root's groups too: a root-owned 0701 folder must not be reachable via gid 0.
+            group=user,
+            extra_groups=[] if user is not None else None,
             timeout=120,
         )
 

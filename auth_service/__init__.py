@@ -1,0 +1,1 @@
+"""The auth service: users, passwords, login and access-token signing (schema "auth")."""

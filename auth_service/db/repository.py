@@ -1,0 +1,111 @@
+"""Repositories over the auth tables: domain objects in, domain objects out; they never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.db.tables import EMAIL_INDEX, USERNAME_INDEX, login_failures, users
+from auth_service.errors import EmailTakenError, UsernameTakenError
+from auth_service.models import (
+    FailureRecord,
+    NewUser,
+    StoredCredentials,
+    ThrottlePolicy,
+    User,
+)
+
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.username,
+    users.c.created_at,
+    users.c.updated_at,
+)
+
+
+def _user(row: Any) -> User:  # a Row with the _USER_COLUMNS
+    return User(row.id, row.email, row.username, row.created_at, row.updated_at)
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, new: NewUser) -> User:
+        statement = (
+            insert(users)
+            .values(email=new.email, username=new.username, password_hash=new.password_hash)
+            .returning(*_USER_COLUMNS)
+        )
+        try:
+            async with self._session.begin_nested():  # a failed insert must not doom the unit
+                row = (await self._session.execute(statement)).one()
+        except IntegrityError as exc:
+            detail = str(exc.orig)
+            if EMAIL_INDEX in detail:
+                raise EmailTakenError from None
+            if USERNAME_INDEX in detail:
+                raise UsernameTakenError from None
+            raise
+        return _user(row)
+
+    async def get(self, user_id: int) -> User | None:
+        row = (
+            await self._session.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))
+        ).first()
+        return None if row is None else _user(row)
+
+    async def get_many(self, user_ids: Sequence[int]) -> list[User]:
+        statement = select(*_USER_COLUMNS).where(users.c.id.in_(user_ids)).order_by(users.c.id)
+        return [_user(row) for row in await self._session.execute(statement)]
+
+    async def find_credentials(self, name: str) -> StoredCredentials | None:
+        """The account whose username or email is `name`, regardless of case."""
+        key = func.lower(name)
+        statement = select(*_USER_COLUMNS, users.c.password_hash).where(
+            or_(func.lower(users.c.username) == key, func.lower(users.c.email) == key)
+        )
+        # Usernames cannot contain '@' and emails must, so at most one row matches.
+        row = (await self._session.execute(statement.limit(1))).first()
+        if row is None:
+            return None
+        return StoredCredentials(_user(row), row.password_hash)
+
+
+class SqlLoginFailureRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, account: str) -> FailureRecord | None:
+        statement = select(login_failures.c.failures, login_failures.c.window_started_at).where(
+            login_failures.c.account == account
+        )
+        row = (await self._session.execute(statement)).first()
+        return None if row is None else FailureRecord(row.failures, row.window_started_at)
+
+    async def record_failure(self, account: str, now: datetime, policy: ThrottlePolicy) -> None:
+        """Count one failure atomically; a window that has ended starts over at this one."""
+        statement = insert(login_failures).values(
+            account=account, failures=1, window_started_at=now
+        )
+        expired = login_failures.c.window_started_at <= now - policy.window
+        statement = statement.on_conflict_do_update(
+            index_elements=[login_failures.c.account],
+            set_={
+                "failures": case((expired, 1), else_=login_failures.c.failures + 1),
+                "window_started_at": case((expired, now), else_=login_failures.c.window_started_at),
+            },
+        )
+        await self._session.execute(statement)
+
+    async def clear(self, account: str) -> None:
+        await self._session.execute(
+            delete(login_failures).where(login_failures.c.account == account)
+        )

@@ -1,0 +1,60 @@
+"""The auth schema as SQLAlchemy Core tables; Alembic migrations must match it (a test checks)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+
+SCHEMA = "auth"
+
+metadata = MetaData(
+    schema=SCHEMA,
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+    },
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("username", String(50), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+# Uniqueness regardless of case lives in the database, so concurrent registrations cannot race.
+EMAIL_INDEX = "uq_users_email_lower"
+USERNAME_INDEX = "uq_users_username_lower"
+Index(EMAIL_INDEX, func.lower(users.c.email), unique=True)
+Index(USERNAME_INDEX, func.lower(users.c.username), unique=True)
+
+# Failed logins per account name (as typed, lower-cased), shared by every worker process.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("account", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """For Alembic autogenerate: look at our schema only, never at another service's."""
+    if type_ == "schema":
+        # None is the connection's default schema: ours, as the role's search_path is "auth".
+        return name in (None, SCHEMA)
+    return not (type_ == "table" and name == "alembic_version")  # Alembic's own bookkeeping

@@ -1,0 +1,35 @@
+"""The unit of work: one AsyncSession per call, rolled back unless the operation commits."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from auth_service.db.repository import SqlLoginFailureRepository, SqlUserRepository
+
+
+class SqlUnitOfWork:
+    users: SqlUserRepository
+    login_failures: SqlLoginFailureRepository
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        self.users = SqlUserRepository(self._session)
+        self.login_failures = SqlLoginFailureRepository(self._session)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self._session.rollback()
+        finally:
+            await self._session.close()
+
+    async def commit(self) -> None:
+        await self._session.commit()

@@ -1,0 +1,75 @@
+"""Errors the auth service raises on purpose, and their one mapping to gRPC status codes.
+
+    AuthError
+    ├── InvalidInputError          INVALID_ARGUMENT, with a field violation per bad field
+    ├── AlreadyExistsError         ALREADY_EXISTS
+    │   ├── EmailTakenError
+    │   └── UsernameTakenError
+    ├── BadCredentialsError        UNAUTHENTICATED "Incorrect username or password"
+    ├── InvalidTokenError          UNAUTHENTICATED "Could not validate credentials"
+    └── TooManyAttemptsError       RESOURCE_EXHAUSTED
+
+Anything else is unexpected: `to_status` returns None and the interceptor answers INTERNAL.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from svckit.status import RichStatus
+
+
+class AuthError(Exception):
+    code = grpc.StatusCode.UNKNOWN
+    message = "Error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
+
+
+class InvalidInputError(AuthError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    message = "Invalid input"
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        fields = ", ".join(name for name, _ in violations)
+        super().__init__(f"Invalid input: {fields}")
+        self.violations = tuple(violations)
+
+
+class AlreadyExistsError(AuthError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class EmailTakenError(AlreadyExistsError):
+    message = "Email already registered"
+
+
+class UsernameTakenError(AlreadyExistsError):
+    message = "Username already taken"
+
+
+class BadCredentialsError(AuthError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    message = "Incorrect username or password"
+
+
+class InvalidTokenError(AuthError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    message = "Could not validate credentials"
+
+
+class TooManyAttemptsError(AuthError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    message = "Too many failed login attempts; try again later"
+
+
+def to_status(exc: Exception) -> RichStatus | None:
+    """The status a client sees for one of our errors; None for anything unexpected."""
+    if isinstance(exc, InvalidInputError):
+        return RichStatus(exc.code, exc.message, exc.violations)
+    if isinstance(exc, AuthError):
+        return RichStatus(exc.code, exc.message)
+    return None

@@ -1,0 +1,105 @@
+"""Domain objects and rules of the auth service: users, input rules, tokens, the login throttle."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+EMAIL_MAX_LENGTH = 254
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,50}")
+# Deliberately loose: one @, no spaces, a dot in the domain. Real proof is a confirmation mail.
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+PASSWORD_MIN_CHARS = 8
+PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything beyond; we refuse rather than truncate
+MAX_BATCH_IDS = 100
+
+Violation = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    username: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NewUser:
+    email: str
+    username: str
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class StoredCredentials:
+    """A user with their password hash: only the login path ever sees it."""
+
+    user: User
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int  # seconds
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    kid: str
+    algorithm: str
+    pem: str
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """Failed logins of one account name since `window_started_at`."""
+
+    failures: int
+    window_started_at: datetime
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    max_failures: int
+    window: timedelta
+
+    def is_locked(self, record: FailureRecord | None, now: datetime) -> bool:
+        if record is None or record.window_started_at + self.window <= now:
+            return False
+        return record.failures >= self.max_failures
+
+
+def account_key(name: str) -> str:
+    """The throttle key of a login name: case-insensitive, like the account lookup."""
+    return name.strip().lower()
+
+
+def registration_violations(email: str, username: str, password: str) -> list[Violation]:
+    found: list[Violation] = []
+    if len(email) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(email):
+        found.append(("email", "must be a valid email address"))
+    if not USERNAME_PATTERN.fullmatch(username):
+        found.append(("username", "must be 3-50 letters, digits, '_', '.' or '-'"))
+    found.extend(password_violations(password))
+    return found
+
+
+def password_violations(password: str) -> list[Violation]:
+    if len(password) < PASSWORD_MIN_CHARS:
+        return [("password", f"must be at least {PASSWORD_MIN_CHARS} characters")]
+    if len(password.encode("utf-8")) > PASSWORD_MAX_BYTES:
+        return [("password", f"must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8")]
+    return []
+
+
+def login_violations(username: str, password: str) -> list[Violation]:
+    found: list[Violation] = []
+    if not username.strip():
+        found.append(("username", "is required"))
+    if not password:
+        found.append(("password", "is required"))
+    return found

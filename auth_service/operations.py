@@ -1,0 +1,133 @@
+"""The auth use cases. They know neither gRPC nor SQL: collaborators come in as protocols.
+
+Usernames, like emails, are unique regardless of case ("Alice" and "alice" are one account
+name), which is what people expect; the spelling given at registration is kept for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from auth_service import models
+from auth_service.errors import (
+    BadCredentialsError,
+    InvalidInputError,
+    InvalidTokenError,
+    TooManyAttemptsError,
+)
+from auth_service.models import IssuedToken, NewUser, PublicKey, ThrottlePolicy, User
+
+
+class UserRepository(Protocol):
+    async def add(
+        self, new: NewUser
+    ) -> User: ...  # EmailTakenError / UsernameTakenError when taken
+    async def get(self, user_id: int) -> User | None: ...
+    async def get_many(self, user_ids: Sequence[int]) -> list[User]: ...
+    async def find_credentials(self, name: str) -> models.StoredCredentials | None: ...
+
+
+class LoginFailureRepository(Protocol):
+    async def get(self, account: str) -> models.FailureRecord | None: ...
+    async def record_failure(self, account: str, now: datetime, policy: ThrottlePolicy) -> None: ...
+    async def clear(self, account: str) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def login_failures(self) -> LoginFailureRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class Hasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, password: str, password_hash: str | None) -> bool: ...
+
+
+class Tokens(Protocol):
+    def issue(self, user_id: int, now: datetime | None = None) -> IssuedToken: ...
+    def verify(self, token: str) -> int: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuthOperations:
+    """One method per use case; each opens one unit of work at most."""
+
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        hasher: Hasher,
+        tokens: Tokens,
+        public_keys: Sequence[PublicKey],
+        throttle: ThrottlePolicy,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._tokens = tokens
+        self._public_keys = tuple(public_keys)
+        self._throttle = throttle
+        self._clock = clock
+
+    async def register(self, email: str, username: str, password: str) -> User:
+        email, username = email.strip(), username.strip()
+        violations = models.registration_violations(email, username, password)
+        if violations:
+            raise InvalidInputError(violations)
+        password_hash = await self._hasher.hash(password)
+        async with self._uow() as uow:
+            user = await uow.users.add(NewUser(email, username, password_hash))
+            await uow.commit()
+        return user
+
+    async def login(self, name: str, password: str) -> IssuedToken:
+        violations = models.login_violations(name, password)
+        if violations:
+            raise InvalidInputError(violations)
+        account, now = models.account_key(name), self._clock()
+        async with self._uow() as uow:
+            if self._throttle.is_locked(await uow.login_failures.get(account), now):
+                raise TooManyAttemptsError
+            found = await uow.users.find_credentials(name.strip())
+            stored_hash = found.password_hash if found else None
+            if found is None or not await self._hasher.verify(password, stored_hash):
+                await uow.login_failures.record_failure(account, now, self._throttle)
+                await uow.commit()
+                raise BadCredentialsError
+            await uow.login_failures.clear(account)
+            await uow.commit()
+        return self._tokens.issue(found.user.id, now)
+
+    async def current_user(self, token: str | None) -> User:
+        if not token:
+            raise InvalidTokenError
+        user_id = self._tokens.verify(token)
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+        if user is None:
+            raise InvalidTokenError
+        return user
+
+    async def batch_get_users(self, user_ids: Sequence[int]) -> list[User]:
+        if len(user_ids) > models.MAX_BATCH_IDS:
+            raise InvalidInputError([("ids", f"at most {models.MAX_BATCH_IDS} ids per call")])
+        if not user_ids:
+            return []
+        async with self._uow() as uow:
+            return await uow.users.get_many(sorted(set(user_ids)))
+
+    def public_keys(self) -> list[PublicKey]:
+        return list(self._public_keys)

@@ -1,0 +1,113 @@
+"""Composition root of the auth service: engine, operations, servicers, health, reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+from blog.auth.v1 import auth_pb2, auth_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from auth_service import errors, keys
+from auth_service.config import Settings
+from auth_service.db.uow import SqlUnitOfWork
+from auth_service.models import PublicKey, ThrottlePolicy
+from auth_service.operations import AuthOperations
+from auth_service.passwords import PasswordHasher
+from auth_service.servicer import AuthServicer
+from auth_service.tokens import TokenCodec
+from svckit import health, lifecycle
+from svckit.calls import CallInterceptor
+
+SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+
+
+@dataclass(frozen=True)
+class Running:
+    server: grpc.aio.Server
+    health: health_aio.HealthServicer
+    port: int  # the shared port actually bound (useful when configured as 0)
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.db_pool_size,
+        pool_pre_ping=True,  # connections die when the database restarts
+        connect_args={"timeout": 5},
+    )
+
+
+async def build_operations(settings: Settings, engine: AsyncEngine) -> AuthOperations:
+    keyring = keys.load_keyring(settings.keys_dir, settings.active_kid)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    tokens = TokenCodec(
+        keyring,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        ttl=timedelta(minutes=settings.token_ttl_minutes),
+    )
+    public = [
+        PublicKey(kid, keys.ALGORITHM, keyring.public_pem(kid)) for kid in keyring.public_keys
+    ]
+    throttle = ThrottlePolicy(
+        settings.login_max_failures, timedelta(seconds=settings.login_failure_window_seconds)
+    )
+    hasher = await PasswordHasher.create(settings.bcrypt_rounds)
+    return AuthOperations(lambda: SqlUnitOfWork(sessions), hasher, tokens, public, throttle)
+
+
+def _create_server(
+    settings: Settings, operations: AuthOperations
+) -> tuple[grpc.aio.Server, health_aio.HealthServicer]:
+    reuse_port = 1 if settings.workers > 1 else 0
+    server = grpc.aio.server(
+        interceptors=[CallInterceptor(errors.to_status)],
+        options=[("grpc.so_reuseport", reuse_port)],
+    )
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(operations), server)
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
+    return server, health_servicer
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Running]:
+    """A started server for `settings`; stopped, with its engine disposed, on exit."""
+    engine = create_engine(settings)
+    try:
+        server, health_servicer = _create_server(settings, await build_operations(settings, engine))
+        port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+        if settings.worker_base_port:
+            server.add_insecure_port(f"{settings.host}:{settings.worker_base_port + worker_index}")
+
+        async def probe() -> None:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+
+        await server.start()
+        watcher = asyncio.create_task(health.watch(health_servicer, [SERVICE_NAME], probe))
+        try:
+            yield Running(server, health_servicer, port)
+        finally:
+            watcher.cancel()
+            await server.stop(settings.shutdown_grace_seconds)
+    finally:
+        await engine.dispose()
+
+
+async def serve(settings: Settings, worker_index: int) -> None:
+    async with running(settings, worker_index) as started:
+        await lifecycle.serve_until_signalled(
+            started.server, started.health, grace=settings.shutdown_grace_seconds
+        )

@@ -1,0 +1,112 @@
+"""The gRPC face of the auth service: decode the request, run one operation, encode the answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+import grpc
+from blog.auth.v1 import auth_pb2, auth_pb2_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from auth_service.errors import InvalidInputError
+from auth_service.models import IssuedToken, User
+from auth_service.operations import AuthOperations
+
+Context = grpc.aio.ServicerContext[Any, Any]
+FORM_TYPE = "application/x-www-form-urlencoded"
+JSON_TYPE = "application/json"
+
+
+class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self, operations: AuthOperations) -> None:
+        self._ops = operations
+
+    async def Register(  # noqa: N802 - gRPC method names
+        self, request: auth_pb2.RegisterRequest, context: Context
+    ) -> auth_pb2.User:
+        user = await self._ops.register(request.email, request.username, request.password)
+        # The gateway turns this into HTTP 201 Created.
+        await context.send_initial_metadata((("x-http-status", "201"),))
+        return _user(user)
+
+    async def Login(  # noqa: N802
+        self, request: auth_pb2.LoginRequest, context: Context
+    ) -> auth_pb2.AccessToken:
+        return _token(await self._ops.login(request.username, request.password))
+
+    async def LoginWithForm(  # noqa: N802
+        self, request: auth_pb2.LoginWithFormRequest, context: Context
+    ) -> auth_pb2.AccessToken:
+        username, password = parse_login_body(request.form.content_type, request.form.data)
+        return _token(await self._ops.login(username, password))
+
+    async def GetCurrentUser(  # noqa: N802
+        self, request: auth_pb2.GetCurrentUserRequest, context: Context
+    ) -> auth_pb2.User:
+        return _user(await self._ops.current_user(bearer_token(context)))
+
+    async def BatchGetUsers(  # noqa: N802
+        self, request: auth_pb2.BatchGetUsersRequest, context: Context
+    ) -> auth_pb2.BatchGetUsersResponse:
+        users = await self._ops.batch_get_users(list(request.ids))
+        return auth_pb2.BatchGetUsersResponse(users=[_user(user) for user in users])
+
+    async def ListPublicKeys(  # noqa: N802
+        self, request: auth_pb2.ListPublicKeysRequest, context: Context
+    ) -> auth_pb2.ListPublicKeysResponse:
+        keys = [
+            auth_pb2.PublicKey(kid=key.kid, algorithm=key.algorithm, public_key_pem=key.pem)
+            for key in self._ops.public_keys()
+        ]
+        return auth_pb2.ListPublicKeysResponse(keys=keys)
+
+
+def bearer_token(context: Context) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+    return None
+
+
+def parse_login_body(content_type: str, data: bytes) -> tuple[str, str]:
+    """username and password from an OAuth2 password form or a JSON object."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    try:
+        text = data.decode("utf-8")
+        if media_type == FORM_TYPE:
+            fields = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+        elif media_type == JSON_TYPE:
+            loaded = json.loads(text)
+            fields = loaded if isinstance(loaded, dict) else {}
+        else:
+            raise InvalidInputError([("form", f"content type must be {FORM_TYPE} or {JSON_TYPE}")])
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInputError([("form", "body is not valid UTF-8 form data or JSON")]) from None
+    missing = [
+        (name, "is required")
+        for name in ("username", "password")
+        if not isinstance(fields.get(name), str) or not fields[name]
+    ]
+    if missing:
+        raise InvalidInputError(missing)
+    return fields["username"], fields["password"]
+
+
+def _user(user: User) -> auth_pb2.User:
+    created, updated = Timestamp(), Timestamp()
+    created.FromDatetime(user.created_at)
+    updated.FromDatetime(user.updated_at)
+    return auth_pb2.User(
+        id=user.id, email=user.email, username=user.username, created_at=created, updated_at=updated
+    )
+
+
+def _token(issued: IssuedToken) -> auth_pb2.AccessToken:
+    return auth_pb2.AccessToken(
+        access_token=issued.token,
+        token_type="bearer",  # noqa: S106 - the OAuth2 token type
+        expires_in=issued.expires_in,
+    )

@@ -1,0 +1,1 @@
+"""Alembic history of the auth service (a package so mypy tells it apart from others)."""

@@ -1,0 +1,92 @@
+"""Health that follows the database, and a graceful exit of the real process on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+from blog.auth.v1 import auth_pb2, auth_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from auth_service.config import Settings
+from auth_service.server import running
+from devstack import bootstrap, migrate, postgres
+
+from .conftest import make_settings
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _wait_for_status(health: Any, wanted: int) -> None:
+    for _ in range(150):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+        if reply.status == wanted:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"health never became {wanted}")
+
+
+async def test_health_is_not_serving_while_the_database_is_down(
+    tmp_path: Path, keys_dir: Path
+) -> None:
+    cluster = postgres.LocalPostgres(tmp_path / "pg", postgres.free_port())
+    await asyncio.to_thread(cluster.start)
+    try:
+        password = secrets.token_urlsafe(16)
+        passwords = {item.role: password for item in bootstrap.ROLES}
+        await asyncio.to_thread(bootstrap.bootstrap, cluster.superuser_url(), passwords)
+        url = bootstrap.service_url("blog_auth", password, cluster.port)
+        await asyncio.to_thread(migrate.upgrade, "auth", url)
+        async with (
+            running(make_settings(url, keys_dir)) as server,
+            grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+        ):
+            health = health_pb2_grpc.HealthStub(channel)
+            await _wait_for_status(health, SERVING)
+            await asyncio.to_thread(cluster.stop, "fast")
+            await _wait_for_status(health, NOT_SERVING)
+            await asyncio.to_thread(cluster.start)
+            await _wait_for_status(health, SERVING)
+    finally:
+        await asyncio.to_thread(cluster.stop, "immediate")
+
+
+async def test_sigterm_stops_the_process_gracefully(
+    settings: Settings, keys_dir: Path, tmp_path: Path
+) -> None:
+    port = postgres.free_port()
+    env = {
+        **os.environ,
+        "AUTH_DATABASE_URL": settings.database_url.get_secret_value(),
+        "AUTH_PORT": str(port),
+        "AUTH_WORKER_BASE_PORT": "0",
+        "AUTH_WORKERS": "1",
+        "AUTH_KEYS_DIR": str(keys_dir),
+    }
+    log = tmp_path / "auth.log"
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "auth_service", env=env, stderr=stderr
+        )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            reply = await stub.ListPublicKeys(
+                auth_pb2.ListPublicKeysRequest(), wait_for_ready=True, timeout=20
+            )
+            assert len(reply.keys) == 1
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 20)
+        assert code == 0, log.read_text()
+        assert '"msg": "stopped"' in log.read_text()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -1,0 +1,141 @@
+"""Fakes for the auth operations: in-memory repositories behind the same protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import pytest
+
+from auth_service import keys
+from auth_service.errors import EmailTakenError, UsernameTakenError
+from auth_service.keys import KeyRing
+from auth_service.models import (
+    FailureRecord,
+    NewUser,
+    PublicKey,
+    StoredCredentials,
+    ThrottlePolicy,
+    User,
+)
+from auth_service.operations import AuthOperations
+from auth_service.passwords import PasswordHasher
+from auth_service.tokens import TokenCodec
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+class FakeUsers:
+    def __init__(self) -> None:
+        self.rows: dict[int, StoredCredentials] = {}
+
+    async def add(self, new: NewUser) -> User:
+        for row in self.rows.values():
+            if row.user.email.lower() == new.email.lower():
+                raise EmailTakenError
+            if row.user.username.lower() == new.username.lower():
+                raise UsernameTakenError
+        user = User(len(self.rows) + 1, new.email, new.username, T0, T0)
+        self.rows[user.id] = StoredCredentials(user, new.password_hash)
+        return user
+
+    async def get(self, user_id: int) -> User | None:
+        row = self.rows.get(user_id)
+        return row.user if row else None
+
+    async def get_many(self, user_ids: Sequence[int]) -> list[User]:
+        return [self.rows[i].user for i in user_ids if i in self.rows]
+
+    async def find_credentials(self, name: str) -> StoredCredentials | None:
+        for row in self.rows.values():
+            if name.lower() in (row.user.email.lower(), row.user.username.lower()):
+                return row
+        return None
+
+
+class FakeLoginFailures:
+    def __init__(self) -> None:
+        self.rows: dict[str, FailureRecord] = {}
+
+    async def get(self, account: str) -> FailureRecord | None:
+        return self.rows.get(account)
+
+    async def record_failure(self, account: str, now: datetime, policy: ThrottlePolicy) -> None:
+        old = self.rows.get(account)
+        if old is None or old.window_started_at + policy.window <= now:
+            self.rows[account] = FailureRecord(1, now)
+        else:
+            self.rows[account] = replace(old, failures=old.failures + 1)
+
+    async def clear(self, account: str) -> None:
+        self.rows.pop(account, None)
+
+
+class FakeUnitOfWork:
+    """Keeps committed state only: changes made without commit() are thrown away."""
+
+    def __init__(self) -> None:
+        self.users = FakeUsers()
+        self.login_failures = FakeLoginFailures()
+        self.commits = 0
+
+    async def __aenter__(self) -> Self:
+        self._saved = (dict(self.users.rows), dict(self.login_failures.rows))
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._saved is not None:
+            self.users.rows, self.login_failures.rows = self._saved
+
+    async def commit(self) -> None:
+        self.commits += 1
+        self._saved = (dict(self.users.rows), dict(self.login_failures.rows))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)  # tokens issued "now" must verify against the real time
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="session")
+async def hasher() -> PasswordHasher:
+    return await PasswordHasher.create(4)  # cheap rounds: these tests check logic, not cost
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> KeyRing:
+    keys.generate_key(tmp_path)
+    return keys.load_keyring(tmp_path, None)
+
+
+@pytest.fixture
+def codec(keyring: KeyRing) -> TokenCodec:
+    return TokenCodec(keyring, issuer="blog-auth", audience="blog", ttl=timedelta(minutes=30))
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ops(
+    uow: FakeUnitOfWork, hasher: PasswordHasher, codec: TokenCodec, clock: Clock
+) -> AuthOperations:
+    policy = ThrottlePolicy(max_failures=3, window=timedelta(minutes=15))
+    public = [PublicKey("k", "EdDSA", "pem")]
+    return AuthOperations(lambda: uow, hasher, codec, public, policy, clock)
