@@ -38,7 +38,7 @@ async def echo(request: bytes, context: Any) -> bytes:
 
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
-    handlers = {
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "MissingError": grpc.unary_unary_rpc_method_handler(fail_on_purpose),
         "Crash": grpc.unary_unary_rpc_method_handler(crash),
         "Echo": grpc.unary_unary_rpc_method_handler(echo),

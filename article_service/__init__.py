@@ -1,0 +1,1 @@
+"""The article service: stores blog articles and serves them over gRPC."""

@@ -1,0 +1,137 @@
+"""Access tokens, verified locally with the auth service's public keys.
+
+The keys are fetched over gRPC (ListPublicKeys, with a deadline) and cached. A token
+whose `kid` is not in the cache triggers a refresh, at most once every
+`min_refresh_seconds`, so a flood of forged kids cannot hammer the auth service. The
+algorithm is pinned to EdDSA; a kid is only ever looked up in the fetched set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+import jwt
+from blog.auth.v1 import auth_pb2, auth_pb2_grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from article_service.errors import AuthUnavailableError, NotAuthenticatedError
+
+log = logging.getLogger("article_service.auth_client")
+
+ALGORITHM = "EdDSA"
+TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+
+KeySource = Callable[[], Awaitable[Mapping[str, Ed25519PublicKey]]]
+
+
+def grpc_key_source(channel: grpc.aio.Channel, timeout: float) -> KeySource:
+    """Fetch the auth service's EdDSA keys; AuthUnavailableError if it does not answer."""
+    stub = auth_pb2_grpc.AuthServiceStub(channel)
+
+    async def fetch() -> Mapping[str, Ed25519PublicKey]:
+        try:
+            reply = await stub.ListPublicKeys(auth_pb2.ListPublicKeysRequest(), timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("public keys not fetched", extra={"code": exc.code().name})
+            raise AuthUnavailableError from exc
+        keys: dict[str, Ed25519PublicKey] = {}
+        for item in reply.keys:
+            if item.algorithm != ALGORITHM:
+                continue  # a key for another algorithm never verifies our tokens
+            key = load_pem_public_key(item.public_key_pem.encode())
+            if isinstance(key, Ed25519PublicKey):
+                keys[item.kid] = key
+        return keys
+
+    return fetch
+
+
+class PublicKeyCache:
+    """The last fetched key set; refreshed on an unknown kid, rate-limited."""
+
+    def __init__(
+        self,
+        source: KeySource,
+        *,
+        min_refresh_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._min_refresh = min_refresh_seconds
+        self._clock = clock
+        self._keys: Mapping[str, Ed25519PublicKey] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> Ed25519PublicKey | None:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:  # concurrent unknown kids share one fetch
+            key = self._keys.get(kid)
+            if key is None and self._may_refresh():
+                self._fetched_at = self._clock()
+                self._keys = await self._source()
+                key = self._keys.get(kid)
+        return key
+
+    def _may_refresh(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self._min_refresh
+
+
+class TokenVerifier:
+    """Turn a bearer token into the user id it was issued to, or raise NotAuthenticatedError."""
+
+    def __init__(self, keys: PublicKeyCache, *, issuer: str, audience: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    async def user_id(self, token: str) -> int:
+        header = _header(token)
+        key = await self._keys.get(header["kid"])
+        if key is None:
+            raise NotAuthenticatedError("unknown kid")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError as exc:
+            raise NotAuthenticatedError(type(exc).__name__) from exc
+        return _subject(claims)
+
+
+def _header(token: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticatedError("malformed") from exc
+    if header.get("alg") != ALGORITHM:
+        raise NotAuthenticatedError("algorithm")
+    if not isinstance(header.get("kid"), str):
+        raise NotAuthenticatedError("no kid")
+    if str(header.get("typ", "")).lower() not in TOKEN_TYPES:
+        raise NotAuthenticatedError("not an access token")
+    return header
+
+
+def _subject(claims: Mapping[str, Any]) -> int:
+    sub = claims["sub"]
+    if not isinstance(sub, str) or not sub.isascii() or not sub.isdigit():
+        raise NotAuthenticatedError("subject")
+    user_id = int(sub)
+    if not 0 < user_id < 2**31:
+        raise NotAuthenticatedError("subject")
+    return user_id

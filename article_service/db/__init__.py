@@ -1,0 +1,1 @@
+"""Persistence of the article service: tables, repositories and the unit of work."""

@@ -1,0 +1,51 @@
+"""Domain dataclasses of the article service: what an article is, free of gRPC and SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+TITLE_MAX = 200
+CONTENT_MIN = 10
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: int
+    title: str
+    content: str
+    published: bool
+    author_id: int
+    created_at: datetime
+    updated_at: datetime
+
+    def visible_to(self, viewer: int | None) -> bool:
+        """A draft exists only for its author; published articles for everyone."""
+        return self.published or (viewer is not None and viewer == self.author_id)
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticle:
+    title: str
+    content: str
+    published: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleChanges:
+    """A partial update: None means "not sent, leave as it is"."""
+
+    title: str | None = None
+    content: str | None = None
+    published: bool | None = None
+
+    def is_empty(self) -> bool:
+        return self.title is None and self.content is None and self.published is None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    skip: int = 0
+    limit: int = DEFAULT_LIMIT

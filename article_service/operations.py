@@ -1,0 +1,186 @@
+"""The use cases of the article service: validation, visibility and authorship rules.
+
+No gRPC and no SQL here: each operation gets a unit of work (its repositories and its
+transaction) and the caller's user id (None for an anonymous reader).
+"""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+from typing import NoReturn
+
+from article_service.errors import ArticleNotFoundError, InvalidInputError, NotAuthorError
+from article_service.models import (
+    CONTENT_MIN,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    TITLE_MAX,
+    Article,
+    ArticleChanges,
+    NewArticle,
+    Page,
+)
+
+
+class ArticleRepository(abc.ABC):
+    """Where articles live. Implementations never commit."""
+
+    @abc.abstractmethod
+    async def add(self, new: NewArticle, author_id: int) -> Article: ...
+
+    @abc.abstractmethod
+    async def get(self, article_id: int) -> Article | None: ...
+
+    @abc.abstractmethod
+    async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
+        """Published articles and `viewer`'s drafts, newest first (created_at, then id)."""
+
+    @abc.abstractmethod
+    async def update_own(
+        self, article_id: int, author_id: int, changes: ArticleChanges
+    ) -> Article | None:
+        """Apply `changes` if `author_id` wrote the article, in one statement; else None."""
+
+    @abc.abstractmethod
+    async def delete_own(self, article_id: int, author_id: int) -> bool:
+        """Delete the article if `author_id` wrote it, in one statement; False otherwise."""
+
+
+class UnitOfWork(abc.ABC):
+    """One transaction: rolled back on exit unless `commit()` was called."""
+
+    articles: ArticleRepository
+
+    async def __aenter__(self) -> UnitOfWork:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.rollback()
+
+    @abc.abstractmethod
+    async def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    async def rollback(self) -> None: ...
+
+
+# --- validation ---------------------------------------------------------------------
+
+
+def _title_problem(title: str) -> str | None:
+    if not title.strip():
+        return "must not be blank"
+    if len(title) > TITLE_MAX:
+        return f"must be at most {TITLE_MAX} characters"
+    return _nul_problem(title)
+
+
+def _content_problem(content: str) -> str | None:
+    if len(content) < CONTENT_MIN:
+        return f"must be at least {CONTENT_MIN} characters"
+    return _nul_problem(content)
+
+
+def _nul_problem(text: str) -> str | None:
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+    return "must not contain NUL characters" if "\x00" in text else None
+
+
+def _raise_if(problems: dict[str, str | None]) -> None:
+    violations = [(name, why) for name, why in problems.items() if why is not None]
+    if violations:
+        raise InvalidInputError(violations)
+
+
+def validate_new(new: NewArticle) -> None:
+    _raise_if({"title": _title_problem(new.title), "content": _content_problem(new.content)})
+
+
+def validate_changes(changes: ArticleChanges) -> None:
+    _raise_if(
+        {
+            "title": None if changes.title is None else _title_problem(changes.title),
+            "content": None if changes.content is None else _content_problem(changes.content),
+        }
+    )
+
+
+def page_of(skip: int, limit: int | None) -> Page:
+    """Validate paging input; an unsent limit means the default (100)."""
+    limit = DEFAULT_LIMIT if limit is None else limit
+    _raise_if(
+        {
+            "skip": "must be 0 or more" if skip < 0 else None,
+            "limit": f"must be between 1 and {MAX_LIMIT}" if not 1 <= limit <= MAX_LIMIT else None,
+        }
+    )
+    return Page(skip=skip, limit=limit)
+
+
+# --- use cases ----------------------------------------------------------------------
+
+
+async def create_article(uow: UnitOfWork, caller: int, new: NewArticle) -> Article:
+    validate_new(new)
+    async with uow:
+        article = await uow.articles.add(new, caller)
+        await uow.commit()
+    return article
+
+
+async def get_article(uow: UnitOfWork, caller: int | None, article_id: int) -> Article:
+    """The article, if it exists for `caller` (someone else's draft does not)."""
+    async with uow:
+        article = await uow.articles.get(article_id) if article_id > 0 else None
+    if article is None or not article.visible_to(caller):
+        raise ArticleNotFoundError
+    return article
+
+
+async def list_articles(
+    uow: UnitOfWork, caller: int | None, skip: int, limit: int | None
+) -> list[Article]:
+    page = page_of(skip, limit)
+    async with uow:
+        return await uow.articles.list_visible(caller, page)
+
+
+async def update_article(
+    uow: UnitOfWork, caller: int, article_id: int, changes: ArticleChanges
+) -> Article:
+    """Change the sent fields; an empty update returns the article unchanged.
+
+    The author check and the write are one statement; only when it touches no row does
+    a second read tell NOT_FOUND (missing, or another's draft) from PERMISSION_DENIED.
+    """
+    validate_changes(changes)
+    async with uow:
+        if changes.is_empty():
+            found = await uow.articles.get(article_id) if article_id > 0 else None
+            updated = found if found is not None and found.author_id == caller else None
+        else:
+            updated = await uow.articles.update_own(article_id, caller, changes)
+        if updated is None:
+            await _explain_refusal(uow, caller, article_id)
+        await uow.commit()
+    return updated
+
+
+async def delete_article(uow: UnitOfWork, caller: int, article_id: int) -> None:
+    async with uow:
+        if not await uow.articles.delete_own(article_id, caller):
+            await _explain_refusal(uow, caller, article_id)
+        await uow.commit()
+
+
+async def _explain_refusal(uow: UnitOfWork, caller: int, article_id: int) -> NoReturn:
+    article = await uow.articles.get(article_id) if article_id > 0 else None
+    if article is None or not article.visible_to(caller):
+        raise ArticleNotFoundError
+    raise NotAuthorError

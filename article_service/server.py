@@ -1,0 +1,106 @@
+"""Composition root: engine, auth keys, servicer, health, reflection, interceptor, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+from blog.articles.v1 import articles_pb2, articles_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from article_service import errors
+from article_service.auth_client import PublicKeyCache, TokenVerifier, grpc_key_source
+from article_service.config import Settings
+from article_service.db.uow import SqlUnitOfWork
+from article_service.servicer import ArticleServicer
+from svckit import health, lifecycle
+from svckit.calls import CallInterceptor
+
+SERVICE_NAME: str = articles_pb2.DESCRIPTOR.services_by_name["ArticleService"].full_name
+
+
+@dataclass(frozen=True)
+class Running:
+    port: int
+    server: grpc.aio.Server
+    health: health_aio.HealthServicer
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=settings.db_pool_size,
+        pool_timeout=5,
+        connect_args={"timeout": 5},  # fail fast when PostgreSQL is unreachable
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Running]:
+    """Build and start the server; on exit stop it and release the channel and engine."""
+    engine = create_engine(settings)
+    channel = grpc.aio.insecure_channel(settings.auth_address)
+    keys = PublicKeyCache(
+        grpc_key_source(channel, settings.auth_timeout_seconds),
+        min_refresh_seconds=settings.keys_refresh_seconds,
+    )
+    tokens = TokenVerifier(keys, issuer=settings.token_issuer, audience=settings.token_audience)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    server = grpc.aio.server(
+        interceptors=[CallInterceptor(errors.to_status)],
+        options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
+    )
+    articles_pb2_grpc.add_ArticleServiceServicer_to_server(
+        ArticleServicer(lambda: SqlUnitOfWork(sessions), tokens), server
+    )
+    health_servicer = health_aio.HealthServicer()
+    for name in ("", SERVICE_NAME):  # until the first probe says otherwise
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if settings.worker_base_port:
+        server.add_insecure_port(f"{settings.host}:{settings.worker_base_port + worker_index}")
+    watcher: asyncio.Task[None] | None = None
+    try:
+        await server.start()
+        watcher = asyncio.create_task(health.watch(health_servicer, [SERVICE_NAME], _probe(engine)))
+        yield Running(port, server, health_servicer)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await server.stop(settings.shutdown_grace_seconds)
+        await channel.close()
+        await engine.dispose()
+
+
+def _probe(engine: AsyncEngine) -> health.Probe:
+    async def probe() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    return probe
+
+
+async def serve(settings: Settings, worker_index: int) -> None:
+    """Run one worker until SIGTERM/SIGINT, then stop in two stages."""
+    async with running(settings, worker_index) as service:
+        await lifecycle.serve_until_signalled(
+            service.server, service.health, grace=settings.shutdown_grace_seconds
+        )

@@ -1,0 +1,107 @@
+"""The gRPC face of the article service: decode the request, run one operation, encode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from blog.articles.v1 import articles_pb2, articles_pb2_grpc
+from google.protobuf import empty_pb2, timestamp_pb2
+
+from article_service import operations
+from article_service.auth_client import TokenVerifier
+from article_service.errors import NotAuthenticatedError
+from article_service.models import Article, ArticleChanges, NewArticle
+from article_service.operations import UnitOfWork
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
+    def __init__(self, uow: Callable[[], UnitOfWork], tokens: TokenVerifier) -> None:
+        self._uow = uow
+        self._tokens = tokens
+
+    async def ListArticles(  # noqa: N802 - gRPC method names
+        self, request: articles_pb2.ListArticlesRequest, context: Context
+    ) -> articles_pb2.ListArticlesResponse:
+        caller = await self._reader(context)
+        limit = request.limit if request.HasField("limit") else None
+        found = await operations.list_articles(self._uow(), caller, request.skip, limit)
+        return articles_pb2.ListArticlesResponse(articles=[_encode(a) for a in found])
+
+    async def GetArticle(  # noqa: N802
+        self, request: articles_pb2.GetArticleRequest, context: Context
+    ) -> articles_pb2.Article:
+        caller = await self._reader(context)
+        return _encode(await operations.get_article(self._uow(), caller, request.id))
+
+    async def CreateArticle(  # noqa: N802
+        self, request: articles_pb2.CreateArticleRequest, context: Context
+    ) -> articles_pb2.Article:
+        caller = await self._user(context)
+        new = NewArticle(request.title, request.content, request.published)
+        article = await operations.create_article(self._uow(), caller, new)
+        await context.send_initial_metadata((("x-http-status", "201"),))
+        return _encode(article)
+
+    async def UpdateArticle(  # noqa: N802
+        self, request: articles_pb2.UpdateArticleRequest, context: Context
+    ) -> articles_pb2.Article:
+        caller = await self._user(context)
+        changes = ArticleChanges(
+            title=request.title if request.HasField("title") else None,
+            content=request.content if request.HasField("content") else None,
+            published=request.published if request.HasField("published") else None,
+        )
+        article = await operations.update_article(self._uow(), caller, request.id, changes)
+        return _encode(article)
+
+    async def DeleteArticle(  # noqa: N802
+        self, request: articles_pb2.DeleteArticleRequest, context: Context
+    ) -> empty_pb2.Empty:
+        caller = await self._user(context)
+        await operations.delete_article(self._uow(), caller, request.id)
+        await context.send_initial_metadata((("x-http-status", "204"),))
+        return empty_pb2.Empty()
+
+    async def _user(self, context: Context) -> int:
+        """The user id of the bearer token, which writes require."""
+        token = _bearer(context)
+        if token is None:
+            raise NotAuthenticatedError("missing")
+        return await self._tokens.user_id(token)
+
+    async def _reader(self, context: Context) -> int | None:
+        """Reads work without a token, but a token that is sent must be valid."""
+        token = _bearer(context)
+        return None if token is None else await self._tokens.user_id(token)
+
+
+def _bearer(context: Context) -> str | None:
+    values = [v for k, v in context.invocation_metadata() or () if k == "authorization"]
+    if not values:
+        return None
+    scheme, _, token = str(values[0]).partition(" ")
+    if len(values) > 1 or scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticatedError("not a bearer token")
+    return token.strip()
+
+
+def _timestamp(value: Any) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _encode(article: Article) -> articles_pb2.Article:
+    return articles_pb2.Article(
+        id=article.id,
+        title=article.title,
+        content=article.content,
+        published=article.published,
+        author_id=article.author_id,
+        created_at=_timestamp(article.created_at),
+        updated_at=_timestamp(article.updated_at),
+    )

@@ -1,0 +1,43 @@
+"""Real PostgreSQL for the article service: migrated once, each test rolled back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from devstack import migrate
+
+
+@pytest.fixture(scope="session")
+async def articles_url(database) -> str:
+    url: str = database.urls["articles"]
+    # Alembic's env.py runs its own event loop: give it a thread of its own.
+    await asyncio.to_thread(migrate.upgrade, "articles", url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(articles_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(articles_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside an outer transaction that is rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()

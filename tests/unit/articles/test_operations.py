@@ -1,0 +1,151 @@
+"""The article use cases with an in-memory repository: validation, visibility, authorship."""
+
+from __future__ import annotations
+
+import pytest
+
+from article_service import operations
+from article_service.errors import ArticleNotFoundError, InvalidInputError, NotAuthorError
+from article_service.models import Article, ArticleChanges, NewArticle
+
+from .fakes import FakeUnitOfWork
+
+ALICE, BOB = 1, 2
+CONTENT = "Ten chars!"
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
+
+
+async def _create(
+    uow: FakeUnitOfWork, author: int = ALICE, published: bool = False, title: str = "Title"
+) -> Article:
+    return await operations.create_article(uow, author, NewArticle(title, CONTENT, published))
+
+
+def _fields(exc_info) -> set[str]:
+    return {name for name, _ in exc_info.value.violations}
+
+
+async def test_create_stores_the_article_as_the_callers_draft_and_commits(uow):
+    article = await _create(uow)
+    assert (article.author_id, article.published) == (ALICE, False)
+    assert uow.committed
+
+
+@pytest.mark.parametrize(
+    ("title", "content", "fields"),
+    [
+        ("", CONTENT, {"title"}),
+        ("   \t", CONTENT, {"title"}),
+        ("x" * 201, CONTENT, {"title"}),
+        ("Title", "too short", {"content"}),
+        ("", "", {"title", "content"}),
+        ("Ti\x00tle", CONTENT, {"title"}),
+    ],
+)
+async def test_create_rejects_invalid_input_naming_each_field(uow, title, content, fields):
+    with pytest.raises(InvalidInputError) as exc_info:
+        await operations.create_article(uow, ALICE, NewArticle(title, content))
+    assert _fields(exc_info) == fields
+    assert not uow.articles.rows
+
+
+async def test_title_length_counts_characters_not_bytes(uow):
+    article = await _create(uow, title="é" * 200)  # 400 bytes in UTF-8
+    assert len(article.title) == 200
+
+
+async def test_a_draft_is_found_by_its_author_only(uow):
+    draft = await _create(uow)
+    assert await operations.get_article(uow, ALICE, draft.id) == draft
+    for stranger in (BOB, None):
+        with pytest.raises(ArticleNotFoundError, match=r"^Article not found$"):
+            await operations.get_article(uow, stranger, draft.id)
+
+
+async def test_a_published_article_is_found_by_anyone(uow):
+    article = await _create(uow, published=True)
+    assert await operations.get_article(uow, None, article.id) == article
+
+
+@pytest.mark.parametrize("article_id", [0, -1, 999])
+async def test_get_answers_not_found_for_impossible_or_missing_ids(uow, article_id):
+    with pytest.raises(ArticleNotFoundError):
+        await operations.get_article(uow, ALICE, article_id)
+
+
+async def test_list_shows_published_and_own_drafts_newest_first(uow):
+    mine = await _create(uow)
+    bobs_draft = await _create(uow, author=BOB)
+    bobs_public = await _create(uow, author=BOB, published=True)
+    listed = await operations.list_articles(uow, ALICE, 0, None)
+    assert [a.id for a in listed] == [bobs_public.id, mine.id]
+    assert bobs_draft.id not in [a.id for a in await operations.list_articles(uow, None, 0, None)]
+
+
+async def test_list_defaults_to_a_hundred_articles(uow):
+    for _ in range(105):
+        await _create(uow, published=True)
+    assert len(await operations.list_articles(uow, None, 0, None)) == 100
+    assert len(await operations.list_articles(uow, None, 100, None)) == 5
+
+
+@pytest.mark.parametrize(
+    ("skip", "limit", "field"), [(-1, None, "skip"), (0, 0, "limit"), (0, 101, "limit")]
+)
+async def test_list_rejects_out_of_range_paging(uow, skip, limit, field):
+    with pytest.raises(InvalidInputError) as exc_info:
+        await operations.list_articles(uow, None, skip, limit)
+    assert _fields(exc_info) == {field}
+
+
+async def test_update_changes_only_the_sent_fields(uow):
+    article = await _create(uow, published=True)
+    updated = await operations.update_article(
+        uow, ALICE, article.id, ArticleChanges(published=False)
+    )
+    assert updated.published is False
+    assert (updated.title, updated.content) == (article.title, article.content)
+    assert updated.updated_at > article.updated_at
+
+
+async def test_an_empty_update_returns_the_article_unchanged(uow):
+    article = await _create(uow)
+    assert await operations.update_article(uow, ALICE, article.id, ArticleChanges()) == article
+
+
+async def test_update_validates_only_the_sent_fields(uow):
+    article = await _create(uow)
+    with pytest.raises(InvalidInputError) as exc_info:
+        await operations.update_article(uow, ALICE, article.id, ArticleChanges(content="short"))
+    assert _fields(exc_info) == {"content"}
+
+
+async def test_a_non_author_may_not_update_or_delete_a_published_article(uow):
+    article = await _create(uow, published=True)
+    with pytest.raises(NotAuthorError):
+        await operations.update_article(uow, BOB, article.id, ArticleChanges(title="Mine now"))
+    with pytest.raises(NotAuthorError):
+        await operations.update_article(uow, BOB, article.id, ArticleChanges())
+    with pytest.raises(NotAuthorError):
+        await operations.delete_article(uow, BOB, article.id)
+    assert uow.articles.rows[article.id] == article
+
+
+async def test_someone_elses_draft_does_not_exist_for_update_or_delete(uow):
+    draft = await _create(uow)
+    with pytest.raises(ArticleNotFoundError):
+        await operations.update_article(uow, BOB, draft.id, ArticleChanges(published=True))
+    with pytest.raises(ArticleNotFoundError):
+        await operations.delete_article(uow, BOB, draft.id)
+
+
+async def test_the_author_deletes_their_article(uow):
+    article = await _create(uow)
+    await operations.delete_article(uow, ALICE, article.id)
+    assert article.id not in uow.articles.rows
+    with pytest.raises(ArticleNotFoundError):
+        await operations.delete_article(uow, ALICE, article.id)
