@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dotenv
 import grpc
 from grpc_health.v1 import health_pb2
 
@@ -122,7 +123,8 @@ def _wait_serving(target: str, process: subprocess.Popen[bytes], timeout: float)
 
 
 def run() -> int:
-    _load_dotenv(ROOT / ".env")
+    # Settings in .env apply to every process of the stack; real environment variables win.
+    dotenv.load_dotenv(ROOT / ".env", override=False)
     stack = Stack(StackSettings())
     stopping = False
 
@@ -150,14 +152,3 @@ def run() -> int:
         print("stopping...", file=sys.stderr, flush=True)
         stack.stop()
     return code
-
-
-def _load_dotenv(path: Path) -> None:
-    """Read KEY=VALUE lines from .env into the environment; real env vars win."""
-    if not path.exists():
-        return
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            os.environ.setdefault(key.strip(), value.strip().strip("'\""))
