@@ -1,0 +1,1 @@
+"""The Envoy JSON gateway: envoy.yaml rendered from settings, OpenAPI from the protos, docs."""

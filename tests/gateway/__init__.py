@@ -1,0 +1,1 @@
+"""The gateway as files: rendered Envoy config, OpenAPI document, docker-compose.yml."""

@@ -1,0 +1,153 @@
+"""The rendered envoy.yaml: valid for Envoy, and built from the settings and the protos."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from gateway import launch, render, upstreams
+from gateway.config import GatewaySettings
+from tests.gateway.conftest import connection_manager
+
+
+def test_envoy_accepts_the_rendered_config(settings, rendered):
+    result = subprocess.run(
+        [*launch.command(settings, rendered), "--mode", "validate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout
+
+
+def test_every_http_annotation_has_a_route_to_its_service(config, descriptors):
+    routes = connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+    api = [r for r in routes if "route" in r]
+    for binding in descriptors.routes():
+        path = re.sub(r"{[^}]+}", "7", binding.template)
+        matching = [r for r in api if re.match(r["match"]["safe_regex"]["regex"], path)]
+        assert matching, f"no route for {binding.verb} {binding.template}"
+        assert {r["route"]["cluster"] for r in matching} == {upstreams.cluster_of(binding.service)}
+        assert all(re.match(r["match"]["safe_regex"]["regex"], path + "/") for r in matching)
+
+
+def test_grpc_only_methods_have_no_route(config):
+    routes = connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+    for path in ("/blog.auth.v1.AuthService/Login", "/blog.auth.v1.AuthService/BatchGetUsers"):
+        assert not [
+            r for r in routes if "route" in r and re.match(r["match"]["safe_regex"]["regex"], path)
+        ]
+
+
+def test_only_reads_are_retried_and_every_route_has_a_timeout(config, settings):
+    routes = connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+    for route in (r for r in routes if "route" in r):
+        assert route["route"]["timeout"] == f"{settings.request_timeout_seconds:g}s"
+        headers = route["match"].get("headers", [])
+        if "retry_policy" in route["route"]:
+            assert headers == [render._methods("GET")]
+        else:
+            assert headers == []
+        assert "max_stream_duration" not in route["route"]  # it would disable the timeout
+
+
+def test_the_docs_routes_bypass_the_transcoder(config, rendered):
+    routes = connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+    served = {r["match"]["path"]: r for r in routes if "direct_response" in r}
+    assert {"/openapi.json", "/docs", "/docs/"} <= served.keys()
+    for route in served.values():
+        assert route["typed_per_filter_config"] == render.DISABLED
+    assert served["/openapi.json"]["direct_response"]["body"]["filename"] == str(
+        rendered.parent.resolve() / "openapi.json"
+    )
+
+
+def test_filters_run_cors_then_limits_then_lua_before_the_transcoder(config):
+    names = [f["name"] for f in connection_manager(config)["http_filters"]]
+    assert names == [
+        "envoy.filters.http.cors",
+        "envoy.filters.http.buffer",
+        "envoy.filters.http.lua",
+        "envoy.filters.http.grpc_json_transcoder",
+        "envoy.filters.http.router",
+    ]
+
+
+def test_the_transcoder_prints_snake_case_defaults_and_rejects_unknown_input(config, descriptors):
+    filters = {f["name"]: f["typed_config"] for f in connection_manager(config)["http_filters"]}
+    transcoder = filters[render.TRANSCODER]
+    assert transcoder["print_options"] == {
+        "always_print_primitive_fields": True,
+        "preserve_proto_field_names": True,
+    }
+    assert all(transcoder["request_validation_options"].values())
+    assert transcoder["services"] == descriptors.services()
+    assert transcoder["convert_grpc_status"] is True
+
+
+def test_cors_allows_exactly_the_configured_origins_without_credentials(config, settings):
+    vhost = connection_manager(config)["route_config"]["virtual_hosts"][0]
+    policy = vhost["typed_per_filter_config"][render.CORS]
+    assert [o["exact"] for o in policy["allow_origin_string_match"]] == settings.cors_origins
+    assert policy["allow_credentials"] is False
+    assert "authorization" in policy["allow_headers"]
+    assert "content-type" in policy["allow_headers"]
+
+
+def test_clusters_health_check_each_worker_over_grpc(config, settings):
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    assert set(clusters) == {"auth", "articles"}
+    expected = {"auth": settings.auth_endpoints, "articles": settings.articles_endpoints}
+    services = {"auth": "blog.auth.v1.AuthService", "articles": "blog.articles.v1.ArticleService"}
+    for name, cluster in clusters.items():
+        endpoints = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+        addresses = [
+            f"{e['endpoint']['address']['socket_address']['address']}:"
+            f"{e['endpoint']['address']['socket_address']['port_value']}"
+            for e in endpoints
+        ]
+        assert addresses == expected[name]
+        [check] = cluster["health_checks"]
+        assert check["grpc_health_check"]["service_name"] == services[name]
+        assert cluster["type"] == "STATIC"
+
+
+def test_hostnames_make_a_dns_cluster(descriptors, tmp_path):
+    settings = GatewaySettings(auth_endpoints=["auth:50061"], articles_endpoints=["articles:50071"])
+    config = render.build(settings, descriptors, tmp_path)
+    assert {c["type"] for c in config["static_resources"]["clusters"]} == {"STRICT_DNS"}
+
+
+def test_the_access_log_shows_the_rest_path(config):
+    [log] = connection_manager(config)["access_log"]
+    text = log["typed_config"]["log_format"]["text_format_source"]["inline_string"]
+    assert "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%" in text
+
+
+def test_envoy_local_replies_become_json(config):
+    mappers = connection_manager(config)["local_reply_config"]["mappers"]
+    for mapper in mappers:
+        override = mapper["body_format_override"]
+        assert override["content_type"] == "application/json"
+        assert override["json_format"]["message"] == "%LOCAL_REPLY_BODY%"
+
+
+def test_endpoints_default_to_the_services_worker_ports(monkeypatch):
+    monkeypatch.setenv("AUTH_WORKER_BASE_PORT", "41000")
+    monkeypatch.setenv("AUTH_WORKERS", "3")
+    monkeypatch.setenv("ARTICLES_HOST", "0.0.0.0")  # noqa: S104 - a bind-all service
+    monkeypatch.setenv("ARTICLES_WORKER_BASE_PORT", "0")
+    monkeypatch.setenv("ARTICLES_PORT", "42000")
+    settings = GatewaySettings()
+    assert settings.auth_endpoints == ["127.0.0.1:41000", "127.0.0.1:41001", "127.0.0.1:41002"]
+    assert settings.articles_endpoints == ["127.0.0.1:42000"]
+
+
+def test_lists_come_from_comma_separated_variables(monkeypatch):
+    monkeypatch.setenv("GATEWAY_CORS_ORIGINS", "http://a.example, http://b.example")
+    monkeypatch.setenv("GATEWAY_AUTH_ENDPOINTS", "auth:1,auth:2")
+    settings = GatewaySettings()
+    assert settings.cors_origins == ["http://a.example", "http://b.example"]
+    assert settings.auth_endpoints == ["auth:1", "auth:2"]
