@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Tools installed in the venv (buf, envoy, protoc plugins) come first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: run test check lint typecheck protos protos-check buf pytest lock release-protos clean
 
@@ -32,7 +34,7 @@ protos-check: $(STAMP)
 	$(BIN)/python -m tools.protos check
 
 buf: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tools.protos lint
+	$(BIN)/python -m tools.protos lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -42,11 +44,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) build/descriptors.binpb
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest
+	$(BIN)/pytest
 
 # Record the current contracts as released: `buf breaking` compares against this.
 release-protos: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tools.protos release
+	$(BIN)/python -m tools.protos release
 
 lock:
 	$(PYTHON) -m venv /tmp/blog-lock-venv
