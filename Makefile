@@ -6,12 +6,16 @@ STAMP := $(VENV)/.installed
 # Tools installed in the venv (buf, envoy, protoc plugins) come first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test check lint typecheck protos protos-check buf pytest lock release-protos clean
+.PHONY: bench run test check lint typecheck protos protos-check buf pytest lock release-protos clean
 
 run: $(STAMP) build/descriptors.binpb
 	$(BIN)/python -m devstack run
 
 test: $(STAMP) check pytest
+
+# Our stack vs the FastAPI peer, with ceilings; options: make bench BENCH_ARGS="--articles 100000"
+bench: $(STAMP) build/descriptors.binpb
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 check: lint typecheck protos-check buf
 

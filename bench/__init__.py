@@ -1,0 +1,1 @@
+"""The benchmark suite: our stack against a FastAPI peer, with ceilings (`make bench`)."""

@@ -1,0 +1,156 @@
+"""The load generators: h2load (nghttp2-client) and pgbench, found or installed, and parsed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+INSTALL_HINT = (
+    "h2load is missing: install it with `apt-get install -y nghttp2-client` "
+    "(Debian/Ubuntu; the bench does this itself when it runs as root)"
+)
+
+
+def ensure_h2load() -> str:
+    """Path of h2load; installed with apt-get when missing and running as root, else an error."""
+    found = shutil.which("h2load")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nghttp2-client"], check=False, env=env)
+        found = shutil.which("h2load")
+        if found:
+            return found
+    raise SystemExit(INSTALL_HINT)
+
+
+@dataclass
+class Load:
+    """How hard and how long to drive one target."""
+
+    connections: int
+    streams: int  # concurrent streams per HTTP/2 connection (1 for HTTP/1.1)
+    duration: float | None  # seconds of measurement; None means `requests` in total
+    requests: int
+    warmup: float
+
+
+@dataclass
+class Measured:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    done: int
+    errors: int
+    notes: list[str] = field(default_factory=list)
+
+
+_FINISHED = re.compile(r"finished in [\d.]+\w+, ([\d.]+) req/s")
+_REQUESTS = re.compile(
+    r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+    r"(\d+) errored, (\d+) timeout"
+)
+_CODES = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def h2load(
+    binary: str,
+    url: str,
+    load: Load,
+    workdir: Path,
+    *,
+    body: Path | None = None,
+    headers: dict[str, str] | None = None,
+    http1: bool = False,
+) -> Measured:
+    """Run h2load once; throughput from its summary, latency percentiles from its log."""
+    log = workdir / "h2load-requests.log"
+    log.unlink(missing_ok=True)
+    streams = 1 if http1 else load.streams
+    argv = [binary, "-t", "1", "-c", str(load.connections), "-m", str(streams)]
+    argv += [f"--log-file={log}"]
+    if load.duration is not None:
+        argv += ["-D", f"{load.duration:g}", f"--warm-up-time={load.warmup:g}"]
+    else:
+        argv += ["-n", str(load.requests)]
+    if http1:
+        argv.append("--h1")
+    if body is not None:
+        argv += ["-d", str(body)]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    argv.append(url)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+    out = result.stdout + result.stderr
+    finished = _FINISHED.search(out)
+    requests = _REQUESTS.search(out)
+    codes = _CODES.search(out)
+    if result.returncode != 0 or not (finished and requests and codes):
+        raise RuntimeError(f"h2load failed ({result.returncode}): {' '.join(argv)}\n{out[-2000:]}")
+    done = int(requests.group(3))
+    failed = sum(int(requests.group(i)) for i in (5, 6, 7))
+    not_2xx = sum(int(codes.group(i)) for i in (2, 3, 4))
+    durations: list[float] = []
+    if log.exists():
+        for line in log.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                durations.append(int(parts[2]) / 1000.0)  # microseconds -> ms
+    return Measured(
+        rps=float(finished.group(1)),
+        p50_ms=percentile(durations, 0.50),
+        p99_ms=percentile(durations, 0.99),
+        done=done,
+        errors=failed + not_2xx,
+    )
+
+
+_TPS = re.compile(r"tps = ([\d.]+) \(without initial connection time\)")
+_LATENCY = re.compile(r"latency average = ([\d.]+) ms")
+_FAILED = re.compile(r"number of failed transactions: (\d+)")
+
+
+def pgbench(binary: Path, url: str, script: Path, load: Load, clients: int) -> Measured:
+    """pgbench with a custom script; pgbench reports the mean latency, used for p50."""
+    argv = [str(binary), "-n", "-M", "prepared", "-f", str(script), "-c", str(clients), "-j", "2"]
+    if load.duration is not None:
+        argv += ["-T", str(max(1, round(load.duration)))]
+    else:
+        argv += ["-t", str(max(1, load.requests // clients))]
+    argv.append(url)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+    out = result.stdout + result.stderr
+    tps = _TPS.search(out)
+    latency = _LATENCY.search(out)
+    if result.returncode != 0 or not tps:
+        raise RuntimeError(f"pgbench failed ({result.returncode}):\n{out[-2000:]}")
+    failed = _FAILED.search(out)
+    mean = float(latency.group(1)) if latency else 0.0
+    return Measured(
+        rps=float(tps.group(1)),
+        p50_ms=mean,
+        p99_ms=float("nan"),
+        done=0,
+        errors=int(failed.group(1)) if failed else 0,
+        notes=["pgbench gives the mean latency (shown as p50); no p99"],
+    )
+
+
+def median(values: list[float]) -> float:
+    clean = [v for v in values if v == v]  # drop NaN
+    return statistics.median(clean) if clean else float("nan")
