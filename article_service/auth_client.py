@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Container, Mapping
 from typing import Any
 
 import grpc
@@ -87,12 +87,23 @@ class PublicKeyCache:
 
 
 class TokenVerifier:
-    """Turn a bearer token into the user id it was issued to, or raise NotAuthenticatedError."""
+    """Turn a bearer token into the user id it was issued to, or raise NotAuthenticatedError.
 
-    def __init__(self, keys: PublicKeyCache, *, issuer: str, audience: str) -> None:
+    Tokens of users in `refused` (deleted accounts) are refused like any other bad token.
+    """
+
+    def __init__(
+        self,
+        keys: PublicKeyCache,
+        *,
+        issuer: str,
+        audience: str,
+        refused: Container[int] = frozenset(),
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._refused = refused
 
     async def user_id(self, token: str) -> int:
         header = _header(token)
@@ -110,7 +121,10 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise NotAuthenticatedError(type(exc).__name__) from exc
-        return _subject(claims)
+        user_id = _subject(claims)
+        if user_id in self._refused:
+            raise NotAuthenticatedError("deleted user")
+        return user_id
 
 
 def _header(token: str) -> dict[str, Any]:

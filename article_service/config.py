@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     # An unknown kid refreshes the auth service's keys at most this often.
     keys_refresh_seconds: float = Field(default=5.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # The consumer of the auth service's account feed (one per database, by advisory lock).
+    feed_consumer: bool = True
+    feed_lock_retry_seconds: float = Field(default=3.0, gt=0)
+    feed_backoff_max_seconds: float = Field(default=5.0, gt=0)
+    feed_lag_log_seconds: float = Field(default=30.0, gt=0)
+    # How often each worker re-reads deleted users, whose tokens it refuses.
+    deleted_users_refresh_seconds: float = Field(default=1.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("database_url")

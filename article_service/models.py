@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 TITLE_MAX = 200
 CONTENT_MIN = 10
@@ -20,6 +21,8 @@ class Article:
     author_id: int
     created_at: datetime
     updated_at: datetime
+    # From the auth service's account feed; "" until its "created" event has been applied.
+    author_username: str = ""
 
     def visible_to(self, viewer: int | None) -> bool:
         """A draft exists only for its author; published articles for everyone."""
@@ -49,3 +52,22 @@ class ArticleChanges:
 class Page:
     skip: int = 0
     limit: int = DEFAULT_LIMIT
+
+
+class UserEventKind(Enum):
+    """What the auth service's account feed says happened to a user."""
+
+    UNKNOWN = "unknown"  # a kind this version does not know: skipped, cursor still advances
+    CREATED = "created"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class UserEvent:
+    """One entry of the account feed; `seq` orders the feed and is our resume point."""
+
+    seq: int
+    kind: UserEventKind
+    user_id: int
+    username: str
+    occurred_at: datetime

@@ -7,10 +7,16 @@ transaction) and the caller's user id (None for an anonymous reader).
 from __future__ import annotations
 
 import abc
+from datetime import datetime
 from types import TracebackType
 from typing import NoReturn
 
-from article_service.errors import ArticleNotFoundError, InvalidInputError, NotAuthorError
+from article_service.errors import (
+    ArticleNotFoundError,
+    InvalidInputError,
+    NotAuthenticatedError,
+    NotAuthorError,
+)
 from article_service.models import (
     CONTENT_MIN,
     DEFAULT_LIMIT,
@@ -20,6 +26,8 @@ from article_service.models import (
     ArticleChanges,
     NewArticle,
     Page,
+    UserEvent,
+    UserEventKind,
 )
 
 
@@ -46,11 +54,49 @@ class ArticleRepository(abc.ABC):
     async def delete_own(self, article_id: int, author_id: int) -> bool:
         """Delete the article if `author_id` wrote it, in one statement; False otherwise."""
 
+    @abc.abstractmethod
+    async def delete_by_author(self, author_id: int) -> int:
+        """Delete every article of `author_id`, drafts included; how many there were."""
+
+
+class AccountRepository(abc.ABC):
+    """What the service knows of users from the auth service's feed, and the feed cursor."""
+
+    @abc.abstractmethod
+    async def lock_user(self, user_id: int, *, exclusive: bool) -> None:
+        """Until the transaction ends: shared by writers for the user, exclusive by deletion,
+        so an article created during the deletion of its author cannot outlive it."""
+
+    @abc.abstractmethod
+    async def is_deleted(self, user_id: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def record_deleted(self, user_id: int, seq: int, deleted_at: datetime) -> None:
+        """Remember the deletion (a second record of the same user changes nothing)."""
+
+    @abc.abstractmethod
+    async def deleted_after(self, seq: int) -> list[tuple[int, int]]:
+        """(user_id, seq) of deletions recorded with a greater seq, in seq order."""
+
+    @abc.abstractmethod
+    async def save_author(self, user_id: int, username: str) -> None: ...
+
+    @abc.abstractmethod
+    async def remove_author(self, user_id: int) -> None: ...
+
+    @abc.abstractmethod
+    async def cursor(self, name: str) -> int:
+        """The seq of the last event consumer `name` applied (0 before the first)."""
+
+    @abc.abstractmethod
+    async def move_cursor(self, name: str, seq: int) -> None: ...
+
 
 class UnitOfWork(abc.ABC):
     """One transaction: rolled back on exit unless `commit()` was called."""
 
     articles: ArticleRepository
+    accounts: AccountRepository
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -129,6 +175,9 @@ def page_of(skip: int, limit: int | None) -> Page:
 async def create_article(uow: UnitOfWork, caller: int, new: NewArticle) -> Article:
     validate_new(new)
     async with uow:
+        await uow.accounts.lock_user(caller, exclusive=False)
+        if await uow.accounts.is_deleted(caller):
+            raise NotAuthenticatedError("deleted user")
         article = await uow.articles.add(new, caller)
         await uow.commit()
     return article
@@ -184,3 +233,38 @@ async def _explain_refusal(uow: UnitOfWork, caller: int, article_id: int) -> NoR
     if article is None or not article.visible_to(caller):
         raise ArticleNotFoundError
     raise NotAuthorError
+
+
+# --- the auth service's account feed ------------------------------------------------
+
+
+async def apply_user_event(uow: UnitOfWork, consumer: str, event: UserEvent) -> bool:
+    """Apply one feed event and move `consumer`'s cursor past it, in one transaction.
+
+    False (and no change) for an event at or before the cursor. Each effect is idempotent as
+    well, so replaying the feed from an older cursor ends in the same state.
+    """
+    async with uow:
+        if event.seq <= await uow.accounts.cursor(consumer):
+            return False
+        if event.kind is UserEventKind.CREATED:
+            if not await uow.accounts.is_deleted(event.user_id):
+                await uow.accounts.save_author(event.user_id, event.username)
+        elif event.kind is UserEventKind.DELETED:
+            await uow.accounts.lock_user(event.user_id, exclusive=True)
+            await uow.articles.delete_by_author(event.user_id)
+            await uow.accounts.record_deleted(event.user_id, event.seq, event.occurred_at)
+            await uow.accounts.remove_author(event.user_id)
+        await uow.accounts.move_cursor(consumer, event.seq)
+        await uow.commit()
+    return True
+
+
+async def read_cursor(uow: UnitOfWork, consumer: str) -> int:
+    async with uow:
+        return await uow.accounts.cursor(consumer)
+
+
+async def deleted_users_after(uow: UnitOfWork, seq: int) -> list[tuple[int, int]]:
+    async with uow:
+        return await uow.accounts.deleted_after(seq)

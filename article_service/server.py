@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -15,13 +16,18 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from article_service import errors
+from article_service import errors, operations
 from article_service.auth_client import PublicKeyCache, TokenVerifier, grpc_key_source
 from article_service.config import Settings
+from article_service.db.lock import try_advisory_lock
 from article_service.db.uow import SqlUnitOfWork
+from article_service.deleted_users import DeletedUsers
 from article_service.servicer import ArticleServicer
+from article_service.user_feed import LOCK_KEY, FeedTiming, UserFeedConsumer
 from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
+
+log = logging.getLogger("article_service.server")
 
 SERVICE_NAME: str = articles_pb2.DESCRIPTOR.services_by_name["ArticleService"].full_name
 
@@ -31,6 +37,8 @@ class Running:
     port: int
     server: grpc.aio.Server
     health: health_aio.HealthServicer
+    consumer: UserFeedConsumer
+    deleted_users: DeletedUsers
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -51,15 +59,24 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
         grpc_key_source(channel, settings.auth_timeout_seconds),
         min_refresh_seconds=settings.keys_refresh_seconds,
     )
-    tokens = TokenVerifier(keys, issuer=settings.token_issuer, audience=settings.token_audience)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    def uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(sessions)
+
+    deleted = DeletedUsers(
+        lambda seq: operations.deleted_users_after(uow(), seq),
+        interval=settings.deleted_users_refresh_seconds,
+    )
+    tokens = TokenVerifier(
+        keys, issuer=settings.token_issuer, audience=settings.token_audience, refused=deleted
+    )
+    consumer = _consumer(settings, channel, uow, deleted)
     server = grpc.aio.server(
         interceptors=[CallInterceptor(errors.to_status)],
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
     )
-    articles_pb2_grpc.add_ArticleServiceServicer_to_server(
-        ArticleServicer(lambda: SqlUnitOfWork(sessions), tokens), server
-    )
+    articles_pb2_grpc.add_ArticleServiceServicer_to_server(ArticleServicer(uow, tokens), server)
     health_servicer = health_aio.HealthServicer()
     for name in ("", SERVICE_NAME):  # until the first probe says otherwise
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -75,19 +92,61 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if settings.worker_base_port:
         server.add_insecure_port(f"{settings.host}:{settings.worker_base_port + worker_index}")
-    watcher: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
     try:
+        await _load(deleted)
         await server.start()
-        watcher = asyncio.create_task(health.watch(health_servicer, [SERVICE_NAME], _probe(engine)))
-        yield Running(port, server, health_servicer)
+        tasks.append(
+            asyncio.create_task(health.watch(health_servicer, [SERVICE_NAME], _probe(engine)))
+        )
+        tasks.append(asyncio.create_task(deleted.run()))
+        if settings.feed_consumer:
+            tasks.append(asyncio.create_task(consumer.run()))
+        yield Running(port, server, health_servicer, consumer, deleted)
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        await _stop(tasks)
         await server.stop(settings.shutdown_grace_seconds)
         await channel.close()
         await engine.dispose()
+
+
+def _consumer(
+    settings: Settings,
+    channel: grpc.aio.Channel,
+    uow: Callable[[], SqlUnitOfWork],
+    deleted: DeletedUsers,
+) -> UserFeedConsumer:
+    url = settings.database_url.get_secret_value()
+    timing = FeedTiming(
+        lock_retry_seconds=settings.feed_lock_retry_seconds,
+        backoff_max_seconds=settings.feed_backoff_max_seconds,
+        lag_log_seconds=settings.feed_lag_log_seconds,
+    )
+    return UserFeedConsumer(
+        channel,
+        uow,
+        lambda: try_advisory_lock(url, LOCK_KEY),
+        on_deleted=deleted.add,
+        timing=timing,
+    )
+
+
+async def _load(deleted: DeletedUsers) -> None:
+    """Deleted users before the first call; if the database is away, the refresher retries."""
+    try:
+        await deleted.refresh()
+    except Exception as exc:  # noqa: BLE001 - start anyway: health reports the database
+        log.warning("deleted users not loaded", extra={"error": type(exc).__name__})
+
+
+async def _stop(tasks: list[asyncio.Task[None]], within: float = 5.0) -> None:
+    """Cancel the background tasks and wait for them, but never forever."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=within)
+        if pending:
+            log.warning("background tasks did not stop", extra={"tasks": len(pending)})
 
 
 def _probe(engine: AsyncEngine) -> health.Probe:

@@ -104,4 +104,5 @@ def _encode(article: Article) -> articles_pb2.Article:
         author_id=article.author_id,
         created_at=_timestamp(article.created_at),
         updated_at=_timestamp(article.updated_at),
+        author_username=article.author_username,
     )

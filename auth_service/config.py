@@ -37,3 +37,5 @@ class Settings(BaseSettings):
     # Per-account login throttle: this many failures within the window lock the account name.
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # How often an open WatchUserEvents stream looks for new events in the outbox.
+    events_poll_seconds: float = Field(default=0.2, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 EMAIL_MAX_LENGTH = 254
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,50}")
@@ -13,6 +14,7 @@ EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PASSWORD_MIN_CHARS = 8
 PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything beyond; we refuse rather than truncate
 MAX_BATCH_IDS = 100
+EVENT_BATCH = 500  # events read from the outbox per query of the feed
 
 Violation = tuple[str, str]
 
@@ -52,6 +54,24 @@ class PublicKey:
     kid: str
     algorithm: str
     pem: str
+
+
+class UserEventKind(Enum):
+    """What happened to an account; the values are what the outbox table stores."""
+
+    CREATED = "created"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class UserEvent:
+    """One entry of the account feed (the outbox), in commit order by `seq`."""
+
+    seq: int
+    kind: UserEventKind
+    user_id: int
+    username: str
+    occurred_at: datetime
 
 
 @dataclass(frozen=True)

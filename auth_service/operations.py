@@ -6,7 +6,8 @@ name), which is what people expect; the spelling given at registration is kept f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -18,7 +19,15 @@ from auth_service.errors import (
     InvalidTokenError,
     TooManyAttemptsError,
 )
-from auth_service.models import IssuedToken, NewUser, PublicKey, ThrottlePolicy, User
+from auth_service.models import (
+    IssuedToken,
+    NewUser,
+    PublicKey,
+    ThrottlePolicy,
+    User,
+    UserEvent,
+    UserEventKind,
+)
 
 
 class UserRepository(Protocol):
@@ -27,6 +36,7 @@ class UserRepository(Protocol):
     ) -> User: ...  # EmailTakenError / UsernameTakenError when taken
     async def get(self, user_id: int) -> User | None: ...
     async def get_many(self, user_ids: Sequence[int]) -> list[User]: ...
+    async def delete(self, user_id: int) -> User | None: ...
     async def find_credentials(self, name: str) -> models.StoredCredentials | None: ...
 
 
@@ -36,11 +46,19 @@ class LoginFailureRepository(Protocol):
     async def clear(self, account: str) -> None: ...
 
 
+class UserEventRepository(Protocol):
+    async def append(self, kind: UserEventKind, user: User) -> None: ...
+    async def after(self, seq: int, limit: int) -> list[UserEvent]: ...
+    async def head(self) -> int: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def users(self) -> UserRepository: ...
     @property
     def login_failures(self) -> LoginFailureRepository: ...
+    @property
+    def user_events(self) -> UserEventRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -59,8 +77,28 @@ class Tokens(Protocol):
     def verify(self, token: str) -> int: ...
 
 
+# Waits until the feed should look for new events again; False when it should end instead.
+Idle = Callable[[], Awaitable[bool]]
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def poll_every(seconds: float, stopping: asyncio.Event | None = None) -> Idle:
+    """An Idle that sleeps `seconds`, or ends the feed as soon as `stopping` is set."""
+
+    async def idle() -> bool:
+        if stopping is None:
+            await asyncio.sleep(seconds)
+            return True
+        try:
+            await asyncio.wait_for(stopping.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    return idle
 
 
 class AuthOperations:
@@ -74,6 +112,7 @@ class AuthOperations:
         public_keys: Sequence[PublicKey],
         throttle: ThrottlePolicy,
         clock: Callable[[], datetime] = _utcnow,
+        idle: Idle | None = None,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -81,6 +120,7 @@ class AuthOperations:
         self._public_keys = tuple(public_keys)
         self._throttle = throttle
         self._clock = clock
+        self._idle = idle or poll_every(0.2)
 
     async def register(self, email: str, username: str, password: str) -> User:
         email, username = email.strip(), username.strip()
@@ -90,6 +130,7 @@ class AuthOperations:
         password_hash = await self._hasher.hash(password)
         async with self._uow() as uow:
             user = await uow.users.add(NewUser(email, username, password_hash))
+            await uow.user_events.append(UserEventKind.CREATED, user)
             await uow.commit()
         return user
 
@@ -120,6 +161,36 @@ class AuthOperations:
         if user is None:
             raise InvalidTokenError
         return user
+
+    async def delete_current_user(self, token: str | None) -> None:
+        """Delete the token's account and record it in the feed, in one transaction."""
+        if not token:
+            raise InvalidTokenError
+        user_id = self._tokens.verify(token)
+        async with self._uow() as uow:
+            user = await uow.users.delete(user_id)
+            if user is None:
+                raise InvalidTokenError  # already deleted: the token speaks for nobody
+            await uow.user_events.append(UserEventKind.DELETED, user)
+            await uow.commit()
+
+    async def user_events(self, after_seq: int) -> AsyncIterator[tuple[UserEvent, int]]:
+        """Events after `after_seq` with the feed's head seq, then new ones as they come.
+
+        Each poll is a short unit of work of its own, so an open feed holds no connection.
+        """
+        if after_seq < 0:
+            raise InvalidInputError([("after_seq", "must be 0 or more")])
+        cursor = after_seq
+        while True:
+            async with self._uow() as uow:
+                events = await uow.user_events.after(cursor, models.EVENT_BATCH)
+                head = await uow.user_events.head() if events else cursor
+            for event in events:
+                yield event, max(head, event.seq)
+                cursor = event.seq
+            if len(events) < models.EVENT_BATCH and not await self._idle():
+                return
 
     async def batch_get_users(self, user_ids: Sequence[int]) -> list[User]:
         if len(user_ids) > models.MAX_BATCH_IDS:

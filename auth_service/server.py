@@ -20,7 +20,7 @@ from auth_service import errors, keys
 from auth_service.config import Settings
 from auth_service.db.uow import SqlUnitOfWork
 from auth_service.models import PublicKey, ThrottlePolicy
-from auth_service.operations import AuthOperations
+from auth_service.operations import AuthOperations, poll_every
 from auth_service.passwords import PasswordHasher
 from auth_service.servicer import AuthServicer
 from auth_service.tokens import TokenCodec
@@ -46,7 +46,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-async def build_operations(settings: Settings, engine: AsyncEngine) -> AuthOperations:
+class _DrainingHealth(health_aio.HealthServicer):
+    """Health that also ends open event feeds when the server starts its graceful shutdown,
+    so a long-lived WatchUserEvents stream does not hold the shutdown for the whole grace."""
+
+    def __init__(self, draining: asyncio.Event) -> None:
+        super().__init__()
+        self._draining = draining
+
+    async def enter_graceful_shutdown(self) -> None:
+        self._draining.set()
+        await super().enter_graceful_shutdown()
+
+
+async def build_operations(
+    settings: Settings, engine: AsyncEngine, draining: asyncio.Event | None = None
+) -> AuthOperations:
     keyring = keys.load_keyring(settings.keys_dir, settings.active_kid)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     tokens = TokenCodec(
@@ -62,11 +77,18 @@ async def build_operations(settings: Settings, engine: AsyncEngine) -> AuthOpera
         settings.login_max_failures, timedelta(seconds=settings.login_failure_window_seconds)
     )
     hasher = await PasswordHasher.create(settings.bcrypt_rounds)
-    return AuthOperations(lambda: SqlUnitOfWork(sessions), hasher, tokens, public, throttle)
+    return AuthOperations(
+        lambda: SqlUnitOfWork(sessions),
+        hasher,
+        tokens,
+        public,
+        throttle,
+        idle=poll_every(settings.events_poll_seconds, draining),
+    )
 
 
 def _create_server(
-    settings: Settings, operations: AuthOperations
+    settings: Settings, operations: AuthOperations, draining: asyncio.Event
 ) -> tuple[grpc.aio.Server, health_aio.HealthServicer]:
     reuse_port = 1 if settings.workers > 1 else 0
     server = grpc.aio.server(
@@ -74,7 +96,7 @@ def _create_server(
         options=[("grpc.so_reuseport", reuse_port)],
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(operations), server)
-    health_servicer = health_aio.HealthServicer()
+    health_servicer = _DrainingHealth(draining)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
@@ -85,8 +107,10 @@ def _create_server(
 async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Running]:
     """A started server for `settings`; stopped, with its engine disposed, on exit."""
     engine = create_engine(settings)
+    draining = asyncio.Event()
     try:
-        server, health_servicer = _create_server(settings, await build_operations(settings, engine))
+        operations = await build_operations(settings, engine, draining)
+        server, health_servicer = _create_server(settings, operations, draining)
         port = server.add_insecure_port(f"{settings.host}:{settings.port}")
         if settings.worker_base_port:
             server.add_insecure_port(f"{settings.host}:{settings.worker_base_port + worker_index}")
@@ -101,6 +125,7 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
             yield Running(server, health_servicer, port)
         finally:
             watcher.cancel()
+            draining.set()
             await server.stop(settings.shutdown_grace_seconds)
     finally:
         await engine.dispose()

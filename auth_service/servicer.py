@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
 import grpc
 from blog.auth.v1 import auth_pb2, auth_pb2_grpc
+from google.protobuf import empty_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_status import rpc_status
 
-from auth_service.errors import InvalidInputError
-from auth_service.models import IssuedToken, User
+from auth_service.errors import InvalidInputError, to_status
+from auth_service.models import IssuedToken, User, UserEvent, UserEventKind
 from auth_service.operations import AuthOperations
+from svckit.status import RichStatus
+
+log = logging.getLogger("auth_service.servicer")
 
 Context = grpc.aio.ServicerContext[Any, Any]
 FORM_TYPE = "application/x-www-form-urlencoded"
 JSON_TYPE = "application/json"
+_KINDS = {
+    UserEventKind.CREATED: auth_pb2.USER_EVENT_KIND_CREATED,
+    UserEventKind.DELETED: auth_pb2.USER_EVENT_KIND_DELETED,
+}
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
@@ -61,6 +72,27 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             for key in self._ops.public_keys()
         ]
         return auth_pb2.ListPublicKeysResponse(keys=keys)
+
+    async def DeleteCurrentUser(  # noqa: N802
+        self, request: auth_pb2.DeleteCurrentUserRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._ops.delete_current_user(bearer_token(context))
+        await context.send_initial_metadata((("x-http-status", "204"),))
+        return empty_pb2.Empty()
+
+    async def WatchUserEvents(  # noqa: N802
+        self, request: auth_pb2.WatchUserEventsRequest, context: Context
+    ) -> AsyncIterator[auth_pb2.UserEvent]:
+        # svckit's interceptor passes streams through untouched: translate errors here.
+        try:
+            async for event, head in self._ops.user_events(request.after_seq):
+                yield _event(event, head)
+        except Exception as exc:  # translated below, never leaked
+            status = to_status(exc)
+            if status is None:
+                log.exception("unexpected error", extra={"method": "WatchUserEvents"})
+                status = RichStatus(grpc.StatusCode.INTERNAL, "Internal error")
+            await context.abort_with_status(rpc_status.to_status(status.to_proto()))
 
 
 def bearer_token(context: Context) -> str | None:
@@ -109,4 +141,17 @@ def _token(issued: IssuedToken) -> auth_pb2.AccessToken:
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 - the OAuth2 token type
         expires_in=issued.expires_in,
+    )
+
+
+def _event(event: UserEvent, head: int) -> auth_pb2.UserEvent:
+    occurred = Timestamp()
+    occurred.FromDatetime(event.occurred_at)
+    return auth_pb2.UserEvent(
+        seq=event.seq,
+        kind=_KINDS[event.kind],
+        user_id=event.user_id,
+        username=event.username,
+        occurred_at=occurred,
+        head_seq=head,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +11,11 @@ from pathlib import Path
 import pytest
 
 from devstack import bootstrap, postgres
+
+# Tests fork (initdb, pg_ctl) while in-process servers hold open gRPC streams (the article
+# service's feed consumer). gRPC core's fork handlers then crash the child now and then;
+# the services themselves never fork once gRPC is running (workers fork before).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
 @dataclass(frozen=True)
@@ -24,8 +30,8 @@ class Database:
         return self.cluster.superuser_url(bootstrap.DATABASE)
 
 
-@pytest.fixture(scope="session")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+def start_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """Start a cluster with the stack's roles and schemas; stop it when the caller is done."""
     cluster = postgres.LocalPostgres(Path(tmp_path_factory.mktemp("pg")), postgres.free_port())
     cluster.start()
     passwords = {item.role: secrets.token_urlsafe(16) for item in bootstrap.ROLES}
@@ -38,3 +44,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
         yield Database(cluster, urls)
     finally:
         cluster.stop("immediate")
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    yield from start_database(tmp_path_factory)

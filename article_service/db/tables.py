@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -46,4 +47,33 @@ articles = Table(
     Index(None, "created_at", "id"),
     # Each author's own articles: their drafts in listings, and deleting a user's articles.
     Index(None, "author_id"),
+)
+
+# What this service knows of the auth service's users, learnt from its account feed
+# (WatchUserEvents); never read from the auth schema.
+authors = Table(
+    "authors",
+    metadata,
+    Column("user_id", Integer, primary_key=True),
+    Column("username", String(50), nullable=False),
+)
+
+# Users whose account was deleted: their tokens are refused. `seq` is the feed position of
+# the deletion, so each worker can fetch only the ones it has not seen yet.
+deleted_users = Table(
+    "deleted_users",
+    metadata,
+    Column("user_id", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=False),
+    Index(None, "seq"),
+)
+
+# How far each feed consumer got: the seq of the last event applied, moved in the same
+# transaction as the event's effects.
+event_cursor = Table(
+    "event_cursor",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
 )

@@ -7,7 +7,7 @@ from types import TracebackType
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from article_service.db.repository import SqlArticleRepository
+from article_service.db.repository import SqlAccountRepository, SqlArticleRepository
 from article_service.errors import DatabaseUnavailableError
 from article_service.operations import UnitOfWork
 
@@ -23,6 +23,7 @@ class SqlUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self.articles = SqlArticleRepository(self._session)
+        self.accounts = SqlAccountRepository(self._session)
         return self
 
     async def __aexit__(

@@ -6,12 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy import case, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.db.tables import EMAIL_INDEX, USERNAME_INDEX, login_failures, users
+from auth_service.db.tables import (
+    EMAIL_INDEX,
+    OUTBOX_LOCK,
+    USERNAME_INDEX,
+    login_failures,
+    user_events,
+    users,
+)
 from auth_service.errors import EmailTakenError, UsernameTakenError
 from auth_service.models import (
     FailureRecord,
@@ -19,6 +26,8 @@ from auth_service.models import (
     StoredCredentials,
     ThrottlePolicy,
     User,
+    UserEvent,
+    UserEventKind,
 )
 
 _USER_COLUMNS = (
@@ -66,6 +75,12 @@ class SqlUserRepository:
         statement = select(*_USER_COLUMNS).where(users.c.id.in_(user_ids)).order_by(users.c.id)
         return [_user(row) for row in await self._session.execute(statement)]
 
+    async def delete(self, user_id: int) -> User | None:
+        """Delete the user; the deleted user, or None if there was none."""
+        statement = delete(users).where(users.c.id == user_id).returning(*_USER_COLUMNS)
+        row = (await self._session.execute(statement)).first()
+        return None if row is None else _user(row)
+
     async def find_credentials(self, name: str) -> StoredCredentials | None:
         """The account whose username or email is `name`, regardless of case."""
         key = func.lower(name)
@@ -109,3 +124,33 @@ class SqlLoginFailureRepository:
         await self._session.execute(
             delete(login_failures).where(login_failures.c.account == account)
         )
+
+
+class SqlUserEventRepository:
+    """The outbox. Appends serialise on a transaction-scoped advisory lock: an event's seq is
+    taken only once every earlier writer has committed, so a reader that has seen seq N will
+    never later find a smaller seq appear (which it would skip forever)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def append(self, kind: UserEventKind, user: User) -> None:
+        lock = text("SELECT pg_advisory_xact_lock(:key)")
+        await self._session.execute(lock, {"key": OUTBOX_LOCK})
+        await self._session.execute(
+            insert(user_events).values(kind=kind.value, user_id=user.id, username=user.username)
+        )
+
+    async def after(self, seq: int, limit: int) -> list[UserEvent]:
+        statement = (
+            select(user_events).where(user_events.c.seq > seq).order_by(user_events.c.seq)
+        ).limit(limit)
+        return [
+            UserEvent(row.seq, UserEventKind(row.kind), row.user_id, row.username, row.occurred_at)
+            for row in await self._session.execute(statement)
+        ]
+
+    async def head(self) -> int:
+        """The greatest seq in the feed (0 when empty)."""
+        found = await self._session.scalar(select(func.max(user_events.c.seq)))
+        return int(found or 0)

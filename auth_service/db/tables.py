@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Identity,
@@ -50,6 +51,20 @@ login_failures = Table(
     Column("failures", Integer, nullable=False),
     Column("window_started_at", DateTime(timezone=True), nullable=False),
 )
+
+# The transactional outbox: written in the same transaction as the change it records, read
+# by WatchUserEvents. Writers serialise on OUTBOX_LOCK, so seq order is commit order.
+user_events = Table(
+    "user_events",
+    metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("username", String(50), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+# pg_advisory_xact_lock key of the outbox writers ("user_events" in ASCII, as a number).
+OUTBOX_LOCK = int.from_bytes(b"usr_evts", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:

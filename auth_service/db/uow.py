@@ -7,12 +7,17 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from auth_service.db.repository import SqlLoginFailureRepository, SqlUserRepository
+from auth_service.db.repository import (
+    SqlLoginFailureRepository,
+    SqlUserEventRepository,
+    SqlUserRepository,
+)
 
 
 class SqlUnitOfWork:
     users: SqlUserRepository
     login_failures: SqlLoginFailureRepository
+    user_events: SqlUserEventRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -21,6 +26,7 @@ class SqlUnitOfWork:
         self._session = self._sessions()
         self.users = SqlUserRepository(self._session)
         self.login_failures = SqlLoginFailureRepository(self._session)
+        self.user_events = SqlUserEventRepository(self._session)
         return self
 
     async def __aexit__(

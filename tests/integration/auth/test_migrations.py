@@ -45,7 +45,12 @@ async def test_downgrade_to_base_and_upgrade_again(scratch_url: str) -> None:
     await _run_in_thread(migrate.downgrade, "auth", scratch_url)
     assert await _tables(scratch_url) == {"alembic_version"}
     await _run_in_thread(migrate.upgrade, "auth", scratch_url)
-    assert await _tables(scratch_url) == {"alembic_version", "users", "login_failures"}
+    assert await _tables(scratch_url) == {
+        "alembic_version",
+        "users",
+        "login_failures",
+        "user_events",
+    }
 
 
 async def test_migrations_and_table_definitions_have_not_drifted(engine: AsyncEngine) -> None:

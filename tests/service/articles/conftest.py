@@ -105,14 +105,22 @@ async def _user(stub: Any, name: str) -> User:
 
 
 @pytest.fixture(scope="session")
-async def users(auth) -> dict[str, User]:
-    """Two real users, registered and logged in once for the whole session."""
+async def users(auth, articles_server) -> dict[str, User]:
+    """Two real users, registered and logged in once for the whole session; the article
+    service has applied their registration (so author_username is stable) before tests run."""
     async with grpc.aio.insecure_channel(auth.address) as channel:
         stub = auth_pb2_grpc.AuthServiceStub(channel)
         alice, bob = await asyncio.gather(
             _user(stub, "articles_alice"),
             _user(stub, "articles_bob"),
         )
+        feed: Any = stub.WatchUserEvents(auth_pb2.WatchUserEventsRequest())
+        head = (await feed.read()).head_seq
+        feed.cancel()
+    for _ in range(500):
+        if articles_server.consumer.lag().cursor >= head:
+            break
+        await asyncio.sleep(0.02)
     return {"alice": alice, "bob": bob}
 
 

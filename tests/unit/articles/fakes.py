@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from article_service.models import Article, ArticleChanges, NewArticle, Page
-from article_service.operations import ArticleRepository, UnitOfWork
+from article_service.operations import AccountRepository, ArticleRepository, UnitOfWork
 
 
 class FakeArticleRepository(ArticleRepository):
@@ -52,10 +52,57 @@ class FakeArticleRepository(ArticleRepository):
         del self.rows[article_id]
         return True
 
+    async def delete_by_author(self, author_id: int) -> int:
+        doomed = [i for i, a in self.rows.items() if a.author_id == author_id]
+        for article_id in doomed:
+            del self.rows[article_id]
+        return len(doomed)
+
+
+class FakeAccountRepository(AccountRepository):
+    def __init__(self) -> None:
+        self.authors: dict[int, str] = {}
+        self.deleted: dict[int, tuple[int, datetime]] = {}
+        self.cursors: dict[str, int] = {}
+        self.locks: list[tuple[int, bool]] = []
+
+    async def lock_user(self, user_id: int, *, exclusive: bool) -> None:
+        self.locks.append((user_id, exclusive))
+
+    async def is_deleted(self, user_id: int) -> bool:
+        return user_id in self.deleted
+
+    async def record_deleted(self, user_id: int, seq: int, deleted_at: datetime) -> None:
+        self.deleted.setdefault(user_id, (seq, deleted_at))
+
+    async def deleted_after(self, seq: int) -> list[tuple[int, int]]:
+        found = [(user_id, s) for user_id, (s, _) in self.deleted.items() if s > seq]
+        return sorted(found, key=lambda item: item[1])
+
+    async def save_author(self, user_id: int, username: str) -> None:
+        self.authors[user_id] = username
+
+    async def remove_author(self, user_id: int) -> None:
+        self.authors.pop(user_id, None)
+
+    async def cursor(self, name: str) -> int:
+        return self.cursors.get(name, 0)
+
+    async def move_cursor(self, name: str, seq: int) -> None:
+        self.cursors[name] = max(seq, self.cursors.get(name, 0))
+
 
 class FakeUnitOfWork(UnitOfWork):
-    def __init__(self, articles: FakeArticleRepository | None = None) -> None:
+    articles: FakeArticleRepository
+    accounts: FakeAccountRepository
+
+    def __init__(
+        self,
+        articles: FakeArticleRepository | None = None,
+        accounts: FakeAccountRepository | None = None,
+    ) -> None:
         self.articles = articles or FakeArticleRepository()
+        self.accounts = accounts or FakeAccountRepository()
         self.committed = False
 
     async def commit(self) -> None:

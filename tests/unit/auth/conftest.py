@@ -21,6 +21,8 @@ from auth_service.models import (
     StoredCredentials,
     ThrottlePolicy,
     User,
+    UserEvent,
+    UserEventKind,
 )
 from auth_service.operations import AuthOperations
 from auth_service.passwords import PasswordHasher
@@ -50,6 +52,10 @@ class FakeUsers:
     async def get_many(self, user_ids: Sequence[int]) -> list[User]:
         return [self.rows[i].user for i in user_ids if i in self.rows]
 
+    async def delete(self, user_id: int) -> User | None:
+        row = self.rows.pop(user_id, None)
+        return row.user if row else None
+
     async def find_credentials(self, name: str) -> StoredCredentials | None:
         for row in self.rows.values():
             if name.lower() in (row.user.email.lower(), row.user.username.lower()):
@@ -75,27 +81,52 @@ class FakeLoginFailures:
         self.rows.pop(account, None)
 
 
+class FakeUserEvents:
+    def __init__(self) -> None:
+        self.rows: list[UserEvent] = []
+
+    async def append(self, kind: UserEventKind, user: User) -> None:
+        self.rows.append(UserEvent(len(self.rows) + 1, kind, user.id, user.username, T0))
+
+    async def after(self, seq: int, limit: int) -> list[UserEvent]:
+        return [event for event in self.rows if event.seq > seq][:limit]
+
+    async def head(self) -> int:
+        return len(self.rows)
+
+
 class FakeUnitOfWork:
     """Keeps committed state only: changes made without commit() are thrown away."""
 
     def __init__(self) -> None:
         self.users = FakeUsers()
         self.login_failures = FakeLoginFailures()
+        self.user_events = FakeUserEvents()
         self.commits = 0
 
+    def _state(
+        self,
+    ) -> tuple[dict[int, StoredCredentials], dict[str, FailureRecord], list[UserEvent]]:
+        return (dict(self.users.rows), dict(self.login_failures.rows), list(self.user_events.rows))
+
     async def __aenter__(self) -> Self:
-        self._saved = (dict(self.users.rows), dict(self.login_failures.rows))
+        self._saved = self._state()
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._saved is not None:
-            self.users.rows, self.login_failures.rows = self._saved
+            users, failures, events = self._saved
+            self.users.rows, self.login_failures.rows, self.user_events.rows = (
+                users,
+                failures,
+                events,
+            )
 
     async def commit(self) -> None:
         self.commits += 1
-        self._saved = (dict(self.users.rows), dict(self.login_failures.rows))
+        self._saved = self._state()
 
 
 class Clock:

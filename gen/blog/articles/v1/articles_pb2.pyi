@@ -32,6 +32,7 @@ class Article(_message.Message):
     AUTHOR_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    AUTHOR_USERNAME_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Unique id of the article."""
     title: _builtins.str
@@ -42,6 +43,12 @@ class Article(_message.Message):
     """Whether readers other than the author can see it."""
     author_id: _builtins.int
     """Id of the user who wrote it."""
+    author_username: _builtins.str
+    """Username of the author, as the auth service's account feed last told this
+    service. Empty when the service has not yet heard of the author (a user's
+    first article may be created before their registration event arrives,
+    usually well under a second).
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the article was created."""
@@ -60,10 +67,11 @@ class Article(_message.Message):
         author_id: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        author_username: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_id", b"author_id", "content", b"content", "created_at", b"created_at", "id", b"id", "published", b"published", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_id", b"author_id", "author_username", b"author_username", "content", b"content", "created_at", b"created_at", "id", b"id", "published", b"published", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,6 +9,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,38 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _UserEventKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _UserEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UserEventKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    USER_EVENT_KIND_UNSPECIFIED: _UserEventKind.ValueType  # 0
+    """Never sent; a consumer skips kinds it does not know."""
+    USER_EVENT_KIND_CREATED: _UserEventKind.ValueType  # 1
+    """The account was registered; `username` is its username."""
+    USER_EVENT_KIND_DELETED: _UserEventKind.ValueType  # 2
+    """The account was deleted; `username` is the username it had. Data of the
+    user held elsewhere should be deleted and their tokens refused.
+    """
+    USER_EVENT_KIND_RENAMED: _UserEventKind.ValueType  # 3
+    """Reserved for a later username change; `username` will be the new one."""
+
+class UserEventKind(_UserEventKind, metaclass=_UserEventKindEnumTypeWrapper):
+    """What happened to an account."""
+
+USER_EVENT_KIND_UNSPECIFIED: UserEventKind.ValueType  # 0
+"""Never sent; a consumer skips kinds it does not know."""
+USER_EVENT_KIND_CREATED: UserEventKind.ValueType  # 1
+"""The account was registered; `username` is its username."""
+USER_EVENT_KIND_DELETED: UserEventKind.ValueType  # 2
+"""The account was deleted; `username` is the username it had. Data of the
+user held elsewhere should be deleted and their tokens refused.
+"""
+USER_EVENT_KIND_RENAMED: UserEventKind.ValueType  # 3
+"""Reserved for a later username change; `username` will be the new one."""
+Global___UserEventKind: _TypeAlias = UserEventKind  # noqa: Y015
 
 @_typing.final
 class User(_message.Message):
@@ -311,3 +344,92 @@ class PublicKey(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PublicKey: _TypeAlias = PublicKey  # noqa: Y015
+
+@_typing.final
+class DeleteCurrentUserRequest(_message.Message):
+    """Input of DeleteCurrentUser; the user comes from the bearer token."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteCurrentUserRequest: _TypeAlias = DeleteCurrentUserRequest  # noqa: Y015
+
+@_typing.final
+class WatchUserEventsRequest(_message.Message):
+    """Input of WatchUserEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_SEQ_FIELD_NUMBER: _builtins.int
+    after_seq: _builtins.int
+    """Send only events with a greater seq: 0 (the default) for the whole feed,
+    or the seq of the last event the consumer applied. Must not be negative.
+    """
+    def __init__(
+        self,
+        *,
+        after_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchUserEventsRequest: _TypeAlias = WatchUserEventsRequest  # noqa: Y015
+
+@_typing.final
+class UserEvent(_message.Message):
+    """One entry of the account feed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    USERNAME_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    HEAD_SEQ_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    """Position in the feed: unique, increasing in the order events were
+    committed. Resume with it as `after_seq`.
+    """
+    kind: Global___UserEventKind.ValueType
+    """What happened."""
+    user_id: _builtins.int
+    """The user it happened to."""
+    username: _builtins.str
+    """The user's username (see UserEventKind for which one)."""
+    head_seq: _builtins.int
+    """The greatest seq in the feed when this event was sent, so a consumer can
+    tell how many events it is behind (head_seq - seq).
+    """
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When it happened."""
+
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        kind: Global___UserEventKind.ValueType = ...,
+        user_id: _builtins.int = ...,
+        username: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        head_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_seq", b"head_seq", "kind", b"kind", "occurred_at", b"occurred_at", "seq", b"seq", "user_id", b"user_id", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserEvent: _TypeAlias = UserEvent  # noqa: Y015

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from blog.auth.v1 import auth_pb2 as blog_dot_auth_dot_v1_dot_auth__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -69,6 +70,16 @@ class AuthServiceStub:
                 request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.ListPublicKeysRequest.SerializeToString,
                 response_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.ListPublicKeysResponse.FromString,
                 _registered_method=True)
+        self.DeleteCurrentUser = channel.unary_unary(
+                '/blog.auth.v1.AuthService/DeleteCurrentUser',
+                request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.DeleteCurrentUserRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.WatchUserEvents = channel.unary_stream(
+                '/blog.auth.v1.AuthService/WatchUserEvents',
+                request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.WatchUserEventsRequest.SerializeToString,
+                response_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.UserEvent.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -129,6 +140,30 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteCurrentUser(self, request, context):
+        """Deletes the account the bearer token belongs to. Its articles and other
+        data held by other services disappear soon after, once those services
+        have read the USER_EVENT_KIND_DELETED event from WatchUserEvents. The
+        user's tokens are refused from then on. A token whose user no longer
+        exists answers UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchUserEvents(self, request, context):
+        """The feed of account changes, for other services (not exposed over HTTP).
+        Sends every event with a seq greater than `after_seq`, oldest first, then
+        keeps the stream open and sends new events as they happen. Delivery is
+        at least once: a consumer stores the seq of the last event it applied and
+        resumes from it, and applies an event twice without harm. The stream may
+        end (for example when the server shuts down); the consumer then
+        reconnects from its cursor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +196,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ListPublicKeys,
                     request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.ListPublicKeysRequest.FromString,
                     response_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.ListPublicKeysResponse.SerializeToString,
+            ),
+            'DeleteCurrentUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCurrentUser,
+                    request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.DeleteCurrentUserRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'WatchUserEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchUserEvents,
+                    request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.WatchUserEventsRequest.FromString,
+                    response_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.UserEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -330,6 +375,60 @@ class AuthService:
             '/blog.auth.v1.AuthService/ListPublicKeys',
             blog_dot_auth_dot_v1_dot_auth__pb2.ListPublicKeysRequest.SerializeToString,
             blog_dot_auth_dot_v1_dot_auth__pb2.ListPublicKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCurrentUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/blog.auth.v1.AuthService/DeleteCurrentUser',
+            blog_dot_auth_dot_v1_dot_auth__pb2.DeleteCurrentUserRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchUserEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/blog.auth.v1.AuthService/WatchUserEvents',
+            blog_dot_auth_dot_v1_dot_auth__pb2.WatchUserEventsRequest.SerializeToString,
+            blog_dot_auth_dot_v1_dot_auth__pb2.UserEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ Users, passwords, login and token signing for the blog platform."""
 
 from blog.auth.v1 import auth_pb2 as _auth_pb2
 from collections import abc as _abc
+from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -63,6 +64,22 @@ class AuthServiceStub:
     can verify tokens locally. Keys are published before they sign anything
     and stay published while tokens they signed can still be valid.
     """
+    DeleteCurrentUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.DeleteCurrentUserRequest, _empty_pb2.Empty]
+    """Deletes the account the bearer token belongs to. Its articles and other
+    data held by other services disappear soon after, once those services
+    have read the USER_EVENT_KIND_DELETED event from WatchUserEvents. The
+    user's tokens are refused from then on. A token whose user no longer
+    exists answers UNAUTHENTICATED.
+    """
+    WatchUserEvents: _grpc.UnaryStreamMultiCallable[_auth_pb2.WatchUserEventsRequest, _auth_pb2.UserEvent]
+    """The feed of account changes, for other services (not exposed over HTTP).
+    Sends every event with a seq greater than `after_seq`, oldest first, then
+    keeps the stream open and sends new events as they happen. Delivery is
+    at least once: a consumer stores the seq of the last event it applied and
+    resumes from it, and applies an event twice without harm. The stream may
+    end (for example when the server shuts down); the consumer then
+    reconnects from its cursor.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -98,6 +115,22 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Publishes the public keys that verify access tokens, so other services
     can verify tokens locally. Keys are published before they sign anything
     and stay published while tokens they signed can still be valid.
+    """
+    DeleteCurrentUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.DeleteCurrentUserRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes the account the bearer token belongs to. Its articles and other
+    data held by other services disappear soon after, once those services
+    have read the USER_EVENT_KIND_DELETED event from WatchUserEvents. The
+    user's tokens are refused from then on. A token whose user no longer
+    exists answers UNAUTHENTICATED.
+    """
+    WatchUserEvents: _aio.UnaryStreamMultiCallable[_auth_pb2.WatchUserEventsRequest, _auth_pb2.UserEvent]  # type: ignore[assignment]
+    """The feed of account changes, for other services (not exposed over HTTP).
+    Sends every event with a seq greater than `after_seq`, oldest first, then
+    keeps the stream open and sends new events as they happen. Delivery is
+    at least once: a consumer stores the seq of the last event it applied and
+    resumes from it, and applies an event twice without harm. The stream may
+    end (for example when the server shuts down); the consumer then
+    reconnects from its cursor.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -167,6 +200,34 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         """Publishes the public keys that verify access tokens, so other services
         can verify tokens locally. Keys are published before they sign anything
         and stay published while tokens they signed can still be valid.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteCurrentUser(
+        self,
+        request: _auth_pb2.DeleteCurrentUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes the account the bearer token belongs to. Its articles and other
+        data held by other services disappear soon after, once those services
+        have read the USER_EVENT_KIND_DELETED event from WatchUserEvents. The
+        user's tokens are refused from then on. A token whose user no longer
+        exists answers UNAUTHENTICATED.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchUserEvents(
+        self,
+        request: _auth_pb2.WatchUserEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_auth_pb2.UserEvent], _abc.AsyncIterator[_auth_pb2.UserEvent]]:
+        """The feed of account changes, for other services (not exposed over HTTP).
+        Sends every event with a seq greater than `after_seq`, oldest first, then
+        keeps the stream open and sends new events as they happen. Delivery is
+        at least once: a consumer stores the seq of the last event it applied and
+        resumes from it, and applies an event twice without harm. The stream may
+        end (for example when the server shuts down); the consumer then
+        reconnects from its cursor.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,62 @@
+"""Deleted users, known to every worker process without a call to the auth service.
+
+Each process keeps the ids in memory: loaded at start, then refreshed every second or so
+with a cheap indexed query for deletions recorded after the last one it saw. The process
+that applies a deletion adds it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("article_service.deleted_users")
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop. In Python 3.11 a connect timeout
+    (asyncio.wait_for) can swallow a cancellation; a retry loop must not then run forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+# Deletions recorded with a seq greater than the argument: (user_id, seq) in seq order.
+Fetch = Callable[[int], Awaitable[list[tuple[int, int]]]]
+
+
+class DeletedUsers:
+    def __init__(self, fetch: Fetch, *, interval: float) -> None:
+        self._fetch = fetch
+        self._interval = interval
+        self._ids: set[int] = set()
+        self._seq = 0
+
+    def __contains__(self, user_id: object) -> bool:
+        return user_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, user_id: int, seq: int) -> None:
+        self._ids.add(user_id)
+
+    async def refresh(self) -> None:
+        for user_id, seq in await self._fetch(self._seq):
+            self._ids.add(user_id)
+            self._seq = max(self._seq, seq)
+
+    async def run(self) -> None:
+        """Refresh forever; a failed refresh is logged once and retried."""
+        failing = False
+        while True:
+            stop_if_cancelled()
+            try:
+                await self.refresh()
+                failing = False
+            except Exception as exc:  # noqa: BLE001 - the database may be away for a while
+                if not failing:
+                    log.warning("deleted users not refreshed", extra={"error": type(exc).__name__})
+                failing = True
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,1 @@
+"""Account deletion across the auth and article services, over real servers."""
