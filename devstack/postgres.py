@@ -8,6 +8,7 @@ PostgreSQL refuses to run as root, so under root it runs as an unprivileged syst
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import secrets
@@ -25,9 +26,12 @@ def bindir() -> Path:
     configured = os.environ.get("BLOG_PG_BINDIR")
     if configured:
         return Path(configured)
-    import pgserver  # the wheel's bundled binaries
-
-    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+    # Locate the pgserver wheel's bundled binaries without importing it (its import does
+    # work we do not need and warns about XDG_RUNTIME_DIR).
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("no PostgreSQL binaries: install pgserver or set BLOG_PG_BINDIR")
+    return Path(spec.origin).parent / "pginstall" / "bin"
 
 
 def free_port() -> int:

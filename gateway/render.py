@@ -252,11 +252,16 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
     )
     return {
         "admin": {"address": address(settings.admin_host, settings.admin_port)},
-        "layered_runtime": {
-            "layers": [
+        # A cap on open client connections, so a connection flood cannot exhaust the process.
+        "overload_manager": {
+            "resource_monitors": [
                 {
-                    "name": "static",
-                    "static_layer": {"overload.global_downstream_max_connections": 10000},
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors."
+                        "downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": 10000,
+                    },
                 }
             ]
         },
