@@ -1,0 +1,111 @@
+"""kill -9 of a real article-service process in the middle of the feed, then a restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from article_service.user_feed import CONSUMER
+from devstack.postgres import free_port
+
+from .conftest import eventually, execute, feed_head, scalar
+
+ROOT = Path(__file__).resolve().parents[3]
+BASE = 1_600_000_000  # synthetic users, apart from other tests' ids
+USERS = 600
+
+
+async def _feed(auth_db, articles_db) -> None:
+    """USERS created users with one draft each; every one of them deleted afterwards."""
+    for kind in ("created", "deleted"):
+        await execute(
+            auth_db,
+            "INSERT INTO user_events (kind, user_id, username) "
+            "SELECT CAST(:kind AS text), id, 'crash_' || id "
+            "FROM generate_series(CAST(:lo AS int), CAST(:hi AS int)) AS id",
+            kind=kind,
+            lo=BASE,
+            hi=BASE + USERS - 1,
+        )
+        if kind == "created":
+            await execute(
+                articles_db,
+                "INSERT INTO articles (title, content, author_id) "
+                "SELECT 'T', 'Draft content', id "
+                "FROM generate_series(CAST(:lo AS int), CAST(:hi AS int)) AS id",
+                lo=BASE,
+                hi=BASE + USERS - 1,
+            )
+
+
+def _start(database_url: str, auth_address: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        ARTICLES_DATABASE_URL=database_url,
+        ARTICLES_PORT=str(free_port()),
+        ARTICLES_WORKER_BASE_PORT="0",
+        ARTICLES_WORKERS="1",
+        ARTICLES_AUTH_ADDRESS=auth_address,
+        ARTICLES_FEED_LOCK_RETRY_SECONDS="0.2",
+        ARTICLES_LOG_LEVEL="WARNING",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "article_service"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def _cursor(articles_db) -> int:
+    value = await scalar(articles_db, "SELECT seq FROM event_cursor WHERE name = :n", n=CONSUMER)
+    return int(value or 0)
+
+
+async def test_a_consumer_killed_mid_stream_loses_and_duplicates_nothing(
+    database, auth_address, auth_db, articles_db
+):
+    start = await _cursor(articles_db)
+    await _feed(auth_db, articles_db)
+    head = await feed_head(auth_db)
+
+    process = _start(database.urls["articles"], auth_address)
+    try:
+
+        async def flowing() -> bool:
+            return await _cursor(articles_db) > start + 50
+
+        await eventually(flowing, within=20.0, step=0.005)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    killed_at = await _cursor(articles_db)
+    assert killed_at < head, "the consumer finished before it was killed; feed too short"
+
+    process = _start(database.urls["articles"], auth_address)
+    try:
+        started = time.monotonic()
+
+        async def done() -> bool:
+            return await _cursor(articles_db) >= head
+
+        await eventually(done, within=60.0, step=0.05)
+        assert time.monotonic() - started < 60
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+
+    where = f"BETWEEN {BASE} AND {BASE + USERS - 1}"
+    assert await scalar(articles_db, f"SELECT count(*) FROM articles WHERE author_id {where}") == 0  # noqa: S608 - fixed numbers
+    assert await scalar(articles_db, f"SELECT count(*) FROM authors WHERE user_id {where}") == 0  # noqa: S608
+    assert (
+        await scalar(articles_db, f"SELECT count(*) FROM deleted_users WHERE user_id {where}")  # noqa: S608
+        == USERS
+    )
