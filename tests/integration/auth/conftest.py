@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from devstack import migrate
 from tests.conftest import Database
+from tests.integration.conftest import rolled_back_session
 
 SCRATCH_DB = "auth_migration_checks"
 
@@ -30,15 +31,8 @@ async def engine(auth_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """A session whose commits land in savepoints of an outer transaction rolled back after."""
-    async with engine.connect() as connection:
-        transaction = await connection.begin()
-        session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
-        try:
-            yield session
-        finally:
-            await session.close()
-            await transaction.rollback()
+    async with rolled_back_session(engine) as session:
+        yield session
 
 
 async def _create_scratch_database(database: Database) -> None:
