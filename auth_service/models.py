@@ -100,7 +100,7 @@ def account_key(name: str) -> str:
 
 def registration_violations(email: str, username: str, password: str) -> list[Violation]:
     found: list[Violation] = []
-    if len(email) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(email):
+    if len(email) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(email) or _unstorable(email):
         found.append(("email", "must be a valid email address"))
     if not USERNAME_PATTERN.fullmatch(username):
         found.append(("username", "must be 3-50 letters, digits, '_', '.' or '-'"))
@@ -109,6 +109,8 @@ def registration_violations(email: str, username: str, password: str) -> list[Vi
 
 
 def password_violations(password: str) -> list[Violation]:
+    if _unstorable(password):
+        return [("password", "contains a character that is not allowed")]
     if len(password) < PASSWORD_MIN_CHARS:
         return [("password", f"must be at least {PASSWORD_MIN_CHARS} characters")]
     if len(password.encode("utf-8")) > PASSWORD_MAX_BYTES:
@@ -122,4 +124,12 @@ def login_violations(username: str, password: str) -> list[Violation]:
         found.append(("username", "is required"))
     if not password:
         found.append(("password", "is required"))
+    for name, value in (("username", username), ("password", password)):
+        if _unstorable(value):
+            found.append((name, "contains a character that is not allowed"))
     return found
+
+
+def _unstorable(text: str) -> bool:
+    """NUL and lone surrogates: PostgreSQL text and UTF-8 cannot hold them."""
+    return any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in text)

@@ -67,6 +67,10 @@ class TokenCodec:
         except jwt.PyJWTError as exc:
             raise InvalidTokenError from exc
         subject = claims["sub"]
-        if not isinstance(subject, str) or not (subject.isascii() and subject.isdigit()):
+        if (
+            not isinstance(subject, str)
+            or not (subject.isascii() and subject.isdigit())
+            or not 0 < int(subject) < 2**31  # user ids are int32
+        ):
             raise InvalidTokenError
         return int(subject)

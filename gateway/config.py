@@ -7,6 +7,7 @@ place to change a port.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated
@@ -68,6 +69,20 @@ class GatewaySettings(BaseSettings):
     max_response_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
     # Per-request time limit for REST calls (bcrypt at cost 12 is ~0.3 s).
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Edge limits on what a client may send (Envoy answers 431 over them). What Envoy
+    # forwards must stay under the services' gRPC metadata limit (8 KiB, counting 32 bytes
+    # per header), or grpc answers RESOURCE_EXHAUSTED (a 429) to some requests at random.
+    max_request_headers_kb: int = Field(default=4, ge=1, le=8192)
+    max_headers_count: int = Field(default=50, ge=16)
+    # A client must finish its headers within this, and its whole request within the next;
+    # a stream (or a keep-alive connection) with no traffic for this long is closed.
+    request_headers_timeout_seconds: float = Field(default=10.0, gt=0)
+    request_receive_timeout_seconds: float = Field(default=30.0, gt=0)
+    stream_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    connection_idle_timeout_seconds: float = Field(default=300.0, gt=0)
+    # POST /auth/login requests per minute that one Envoy instance lets through (over: 429).
+    # The auth service separately locks an account name after repeated failures.
+    login_rate_per_minute: int = Field(default=30, ge=1)
     connect_timeout_seconds: float = Field(default=1.0, gt=0)
     health_check_interval_seconds: float = Field(default=2.0, gt=0)
     # The descriptor set built by `make protos` (python -m tools.protos generate).
@@ -95,6 +110,20 @@ class GatewaySettings(BaseSettings):
             host, _, port = item.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{item!r} is not host:port")
+        return value
+
+    @field_validator("admin_host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        """The admin interface can stop Envoy and dump its config: never off the machine."""
+        if value == "localhost":
+            return value
+        try:
+            loopback = ipaddress.ip_address(value.strip("[]")).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"{value!r} is not a loopback address (the admin port stays local)")
         return value
 
     @field_validator("log_level")

@@ -26,7 +26,8 @@ ERRORS = {
     404: "Not found (also someone else's draft)",
     409: "Username or email already taken",
     413: "Request body larger than the gateway's limit",
-    429: "Too many failed logins; try again later",
+    429: "Too many failed logins for this account name, or too many login requests "
+    "(the gateway's limit, with Retry-After); try again later",
 }
 
 

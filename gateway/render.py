@@ -1,14 +1,16 @@
 """Render envoy.yaml from the gateway settings and the descriptor set (never hand-edited).
 
-Filter order matters: CORS answers preflights first; the buffer filter enforces the body
-limit; Lua sits before the transcoder so that, on the way back, it sees the transcoded
-response (201/204, WWW-Authenticate, response_body); the transcoder turns REST into gRPC;
-the router sends it to a service's workers.
+Filter order matters: CORS answers preflights first; the login rate limit refuses before
+anything is buffered; the buffer filter enforces the body limit; Lua sits before the
+transcoder so that, on the way back, it sees the transcoded response (201/204,
+WWW-Authenticate, response_body); the transcoder turns REST into gRPC; the router sends
+it to a service's workers.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +25,39 @@ LUA = Path(__file__).resolve().parent / "status.lua"
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 CORS = "envoy.filters.http.cors"
 LUA_FILTER = "envoy.filters.http.lua"
+RATE_LIMIT = "envoy.filters.http.local_ratelimit"
+# The one route Envoy rate-limits (per instance, GATEWAY_LOGIN_RATE_PER_MINUTE).
+LOGIN = ("POST", "/auth/login")
+RATE_LIMITED_MESSAGE = "Too many login requests; try again later"
+# Client-sent address headers are removed before Envoy adds its own (use_remote_address),
+# so x-forwarded-for and x-envoy-external-address only ever hold the peer Envoy saw.
+CLIENT_ADDRESS_HEADERS = ("x-forwarded-for", "x-envoy-external-address", "x-real-ip", "forwarded")
+# Envoy's edge recommendations for HTTP/2 clients (docs: "Configuring Envoy as an edge proxy").
+HTTP2_LIMITS = {
+    "max_concurrent_streams": 100,
+    "initial_stream_window_size": 65536,
+    "initial_connection_window_size": 1048576,
+}
 # The services' reads are safe to repeat; writes are never retried.
 READ_RETRIES = "unavailable,cancelled,connect-failure,refused-stream,reset"
 # Envoy's own (text/plain) error replies become google.rpc.Status-shaped JSON.
-LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 429: 8, 503: 14, 504: 4}
+LOCAL_REPLY_CODES = {
+    400: 3,
+    401: 16,
+    403: 7,
+    404: 5,
+    408: 4,
+    413: 8,
+    431: 8,
+    503: 14,
+    504: 4,
+}
 ACCESS_LOG_FORMAT = (
     "[%START_TIME%] %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% "
     '"%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
     "%RESPONSE_CODE% grpc=%GRPC_STATUS% %RESPONSE_FLAGS% in=%BYTES_RECEIVED% "
-    'out=%BYTES_SENT% %DURATION%ms upstream="%UPSTREAM_HOST%" id=%REQ(X-REQUEST-ID)%\n'
+    'out=%BYTES_SENT% %DURATION%ms upstream="%UPSTREAM_HOST%" id=%REQ(X-REQUEST-ID)% '
+    "xff=%REQ(X-FORWARDED-FOR)%\n"
 )
 DOCS_CONTENT_TYPE = "text/html; charset=utf-8"
 
@@ -106,8 +132,38 @@ def _api_routes(settings: GatewaySettings, routes: list[HttpRoute]) -> list[dict
                 # status.lua reads this to return the field itself, e.g. a bare JSON array.
                 entry["metadata"] = {"filter_metadata": {LUA_FILTER: {"unwrap": unwrap.pop()}}}
             result.append(entry)
-        result.append({"match": match, "route": action})
+        entry = {"match": match, "route": action}
+        if any((route.verb, route.template) == LOGIN for route in bound):
+            entry["typed_per_filter_config"] = {RATE_LIMIT: login_rate_limit(settings)}
+        result.append(entry)
+    if not any("typed_per_filter_config" in entry for entry in result):
+        raise ValueError(f"no route for {' '.join(LOGIN)}: the login rate limit has no home")
     return result
+
+
+def login_rate_limit(settings: GatewaySettings) -> dict[str, Any]:
+    """A token bucket of one minute's allowance, refilled evenly (whole seconds)."""
+    per_minute = settings.login_rate_per_minute
+    step = math.gcd(per_minute, 60)
+    interval = 60 // step
+    enabled = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
+    return typed(
+        "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+        stat_prefix="login_rate_limit",
+        token_bucket={
+            "max_tokens": per_minute,
+            "tokens_per_fill": per_minute // step,
+            "fill_interval": f"{interval}s",
+        },
+        filter_enabled={**enabled, "runtime_key": "login_rate_limit.enabled"},
+        filter_enforced={**enabled, "runtime_key": "login_rate_limit.enforced"},
+        response_headers_to_add=[
+            {
+                "header": {"key": "retry-after", "value": str(interval)},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ],
+    )
 
 
 def _cors(settings: GatewaySettings) -> dict[str, Any]:
@@ -128,19 +184,23 @@ def _cors(settings: GatewaySettings) -> dict[str, Any]:
 
 
 def _local_replies() -> dict[str, Any]:
-    mappers = []
+    mappers: list[dict[str, Any]] = [
+        {
+            # Envoy's only local 429 is the login rate limit (a service's 429 is transcoded,
+            # not a local reply); its own body would say "local_rate_limited".
+            "filter": _status_filter("EQ", 429),
+            "body": {"inline_string": RATE_LIMITED_MESSAGE},
+            "body_format_override": {
+                "json_format": {"code": 8, "message": "%LOCAL_REPLY_BODY%", "details": []},
+                "content_type": "application/json",
+            },
+        }
+    ]
     for status, code in [*LOCAL_REPLY_CODES.items(), (400, 2)]:
         compare = "EQ" if code != 2 else "GE"
         mappers.append(
             {
-                "filter": {
-                    "status_code_filter": {
-                        "comparison": {
-                            "op": compare,
-                            "value": {"default_value": status, "runtime_key": "local_reply.x"},
-                        }
-                    }
-                },
+                "filter": _status_filter(compare, status),
                 "body_format_override": {
                     "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []},
                     "content_type": "application/json",
@@ -148,6 +208,11 @@ def _local_replies() -> dict[str, Any]:
             }
         )
     return {"mappers": mappers}
+
+
+def _status_filter(op: str, status: int) -> dict[str, Any]:
+    value = {"default_value": status, "runtime_key": "local_reply.x"}
+    return {"status_code_filter": {"comparison": {"op": op, "value": value}}}
 
 
 def _access_log(settings: GatewaySettings) -> list[dict[str, Any]]:
@@ -193,8 +258,14 @@ def _filters(
         "envoy.extensions.filters.http.buffer.v3.Buffer",
         max_request_bytes=settings.max_request_body_bytes,
     )
+    # Does nothing by itself: the login route carries the token bucket (typed_per_filter_config).
+    rate_limit = typed(
+        "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+        stat_prefix="rate_limit",
+    )
     return [
         {"name": CORS, "typed_config": typed("envoy.extensions.filters.http.cors.v3.Cors")},
+        {"name": RATE_LIMIT, "typed_config": rate_limit},
         {"name": "envoy.filters.http.buffer", "typed_config": buffer},
         {"name": LUA_FILTER, "typed_config": lua},
         {"name": TRANSCODER, "typed_config": transcoder},
@@ -229,9 +300,28 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="gateway",
         codec_type="AUTO",
+        # The client address is the TCP peer; no proxy in front is trusted.
         use_remote_address=True,
-        request_headers_timeout="10s",
-        stream_idle_timeout="60s",
+        xff_num_trusted_hops=0,
+        early_header_mutation_extensions=[
+            {
+                "name": "envoy.http.early_header_mutation.header_mutation",
+                "typed_config": typed(
+                    "envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation",
+                    mutations=[{"remove": name} for name in CLIENT_ADDRESS_HEADERS],
+                ),
+            }
+        ],
+        max_request_headers_kb=settings.max_request_headers_kb,
+        common_http_protocol_options={
+            "idle_timeout": seconds(settings.connection_idle_timeout_seconds),
+            "max_headers_count": settings.max_headers_count,
+            "headers_with_underscores_action": "REJECT_REQUEST",
+        },
+        http2_protocol_options=HTTP2_LIMITS,
+        request_headers_timeout=seconds(settings.request_headers_timeout_seconds),
+        request_timeout=seconds(settings.request_receive_timeout_seconds),
+        stream_idle_timeout=seconds(settings.stream_idle_timeout_seconds),
         access_log=_access_log(settings),
         local_reply_config=_local_replies(),
         route_config={

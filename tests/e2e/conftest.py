@@ -27,6 +27,9 @@ from gateway.config import GatewaySettings
 PASSWORD = "correct horse battery"
 ORIGIN = "http://localhost:3000"
 LOGIN_MAX_FAILURES = 3
+# High enough that the suite never meets the gateway's login rate limit; the test of that
+# limit starts a gateway of its own (tests/e2e/test_attacks.py).
+E2E_LOGIN_RATE_PER_MINUTE = 60_000
 
 
 def free_port() -> int:
@@ -62,13 +65,19 @@ class User:
 
 
 @pytest.fixture(scope="session")
-async def services(database, tmp_path_factory) -> AsyncIterator[tuple[int, int]]:
+def keys_dir(tmp_path_factory) -> Path:
+    """The auth service's signing keys (the attack tests forge tokens with them)."""
+    directory = Path(tmp_path_factory.mktemp("e2e-keys"))
+    auth_keys.ensure_key(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+async def services(database, keys_dir) -> AsyncIterator[tuple[int, int]]:
     """The auth and article servers, migrated, on port 0; yields their ports."""
     # One after the other: Alembic's `context` is process-global.
     for service in migrate.SERVICES:
         await asyncio.to_thread(migrate.upgrade, service, database.urls[service])
-    keys_dir = Path(tmp_path_factory.mktemp("e2e-keys"))
-    auth_keys.ensure_key(keys_dir)
     auth_settings = AuthSettings(
         database_url=database.urls["auth"],
         port=0,
@@ -92,20 +101,24 @@ async def services(database, tmp_path_factory) -> AsyncIterator[tuple[int, int]]
         yield auth.port, articles.port
 
 
-@pytest.fixture(scope="session")
-async def gateway(services, tmp_path_factory) -> AsyncIterator[Gateway]:
+@contextlib.asynccontextmanager
+async def start_gateway(
+    services: tuple[int, int], workdir: Path, **overrides: Any
+) -> AsyncIterator[Gateway]:
+    """An Envoy in front of the test services; `overrides` are GatewaySettings fields."""
     auth_port, articles_port = services
-    workdir = Path(tmp_path_factory.mktemp("gateway"))
-    settings = GatewaySettings(
-        port=free_port(),
-        admin_port=free_port(),
-        auth_endpoints=[f"127.0.0.1:{auth_port}"],
-        articles_endpoints=[f"127.0.0.1:{articles_port}"],
-        cors_origins=[ORIGIN],
-        access_log_path=str(workdir / "access.log"),
-        health_check_interval_seconds=0.5,
-        concurrency=1,
-    )
+    fields: dict[str, Any] = {
+        "port": free_port(),
+        "admin_port": free_port(),
+        "auth_endpoints": [f"127.0.0.1:{auth_port}"],
+        "articles_endpoints": [f"127.0.0.1:{articles_port}"],
+        "cors_origins": [ORIGIN],
+        "access_log_path": str(workdir / "access.log"),
+        "health_check_interval_seconds": 0.5,
+        "concurrency": 1,
+        "login_rate_per_minute": E2E_LOGIN_RATE_PER_MINUTE,
+    }
+    settings = GatewaySettings(**{**fields, **overrides})
     with (workdir / "envoy.out").open("wb") as out:
         # In a thread: Envoy's first health checks need this event loop to be free.
         process = await asyncio.to_thread(launch.start, settings, workdir, stdout=out)
@@ -114,6 +127,12 @@ async def gateway(services, tmp_path_factory) -> AsyncIterator[Gateway]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+async def gateway(services, tmp_path_factory) -> AsyncIterator[Gateway]:
+    async with start_gateway(services, Path(tmp_path_factory.mktemp("gateway"))) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,7 @@ def test_filters_run_cors_then_limits_then_lua_before_the_transcoder(config):
     names = [f["name"] for f in connection_manager(config)["http_filters"]]
     assert names == [
         "envoy.filters.http.cors",
+        "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.buffer",
         "envoy.filters.http.lua",
         "envoy.filters.http.grpc_json_transcoder",

@@ -10,6 +10,7 @@ from auth_service.models import (
     FailureRecord,
     ThrottlePolicy,
     login_violations,
+    password_violations,
     registration_violations,
 )
 
@@ -57,3 +58,11 @@ def test_throttle_locks_only_after_max_failures_within_the_window() -> None:
     assert not policy.is_locked(FailureRecord(2, NOW), NOW)
     assert policy.is_locked(FailureRecord(3, NOW), NOW + timedelta(minutes=14))
     assert not policy.is_locked(FailureRecord(3, NOW), NOW + timedelta(minutes=15))
+
+
+@pytest.mark.parametrize("bad", ["a\x00bcdefgh", "abc\ud800defgh"])
+def test_nul_and_lone_surrogates_are_invalid_input_not_server_errors(bad):
+    assert ("password", "contains a character that is not allowed") in password_violations(bad)
+    assert any(field == "username" for field, _ in login_violations(bad, "password1"))
+    violations = registration_violations(f"{bad}@x.io", "ok_name", "password1")
+    assert any(field == "email" for field, _ in violations)
