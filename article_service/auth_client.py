@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Container, Mapping
 from typing import Any
 
@@ -26,7 +27,7 @@ log = logging.getLogger("article_service.auth_client")
 
 ALGORITHM = "EdDSA"
 TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 
 KeySource = Callable[[], Awaitable[Mapping[str, Ed25519PublicKey]]]
 
@@ -90,6 +91,9 @@ class TokenVerifier:
     """Turn a bearer token into the user id it was issued to, or raise NotAuthenticatedError.
 
     Tokens of users in `refused` (deleted accounts) are refused like any other bad token.
+    A verified token is remembered (up to `cache_size`, least recently used first out) until
+    its `exp`, so a client reusing its token costs one signature check, not one per call;
+    `refused` and the expiry are still checked on every call.
     """
 
     def __init__(
@@ -99,13 +103,35 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         refused: Container[int] = frozenset(),
+        cache_size: int = 4096,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._refused = refused
+        self._cache_size = cache_size
+        self._clock = clock
+        self._verified: OrderedDict[str, tuple[int, float]] = OrderedDict()  # token -> id, exp
 
     async def user_id(self, token: str) -> int:
+        known = self._verified.get(token)
+        if known is not None:
+            user_id, expires = known
+            if self._clock() < expires:
+                self._verified.move_to_end(token)
+                if user_id in self._refused:
+                    raise NotAuthenticatedError("deleted user")
+                return user_id
+            del self._verified[token]
+        user_id, expires = await self._verify(token)
+        if self._cache_size > 0:
+            self._verified[token] = (user_id, expires)
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return user_id
+
+    async def _verify(self, token: str) -> tuple[int, float]:
         header = _header(token)
         key = await self._keys.get(header["kid"])
         if key is None:
@@ -124,7 +150,7 @@ class TokenVerifier:
         user_id = _subject(claims)
         if user_id in self._refused:
             raise NotAuthenticatedError("deleted user")
-        return user_id
+        return user_id, float(claims["exp"])
 
 
 def _header(token: str) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    Integer,
     Select,
+    bindparam,
     delete,
     func,
     insert,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from article_service.db.tables import articles, authors, deleted_users, event_cursor
@@ -65,22 +68,45 @@ def _changed(statement: Any) -> Select[Any]:
     return _with_author(changed)
 
 
+# The statements of the hot paths, built once (their SQL is then cached by SQLAlchemy).
+_ADD = _changed(
+    insert(articles).values(
+        title=bindparam("title"),
+        content=bindparam("content"),
+        published=bindparam("published"),
+        author_id=bindparam("author_id"),
+    )
+)
+_GET = _with_author(articles).where(articles.c.id == bindparam("id", type_=Integer))
+_LOCK_USER = {
+    exclusive: text(f"SELECT {function}(:space, :user_id)")
+    for exclusive, function in (
+        (True, "pg_advisory_xact_lock"),
+        (False, "pg_advisory_xact_lock_shared"),
+    )
+}
+_IS_DELETED = select(deleted_users.c.user_id).where(
+    deleted_users.c.user_id == bindparam("user_id", type_=Integer)
+)
+
+
 class SqlArticleRepository(ArticleRepository):
+    """Articles through an AsyncSession: every method, inside the unit's transaction."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def add(self, new: NewArticle, author_id: int) -> Article:
-        statement = insert(articles).values(
-            title=new.title,
-            content=new.content,
-            published=new.published,
-            author_id=author_id,
-        )
-        return _article((await self._session.execute(_changed(statement))).one())
+        values = {
+            "title": new.title,
+            "content": new.content,
+            "published": new.published,
+            "author_id": author_id,
+        }
+        return _article((await self._session.execute(_ADD, values)).one())
 
     async def get(self, article_id: int) -> Article | None:
-        statement = _with_author(articles).where(articles.c.id == article_id)
-        row = (await self._session.execute(statement)).one_or_none()
+        row = (await self._session.execute(_GET, {"id": article_id})).one_or_none()
         return None if row is None else _article(row)
 
     async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
@@ -135,15 +161,12 @@ class SqlAccountRepository(AccountRepository):
         self._session = session
 
     async def lock_user(self, user_id: int, *, exclusive: bool) -> None:
-        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         await self._session.execute(
-            text(f"SELECT {function}(:space, :user_id)"),
-            {"space": USER_LOCK_SPACE, "user_id": user_id},
+            _LOCK_USER[exclusive], {"space": USER_LOCK_SPACE, "user_id": user_id}
         )
 
     async def is_deleted(self, user_id: int) -> bool:
-        statement = select(deleted_users.c.user_id).where(deleted_users.c.user_id == user_id)
-        return (await self._session.execute(statement)).first() is not None
+        return (await self._session.execute(_IS_DELETED, {"user_id": user_id})).first() is not None
 
     async def record_deleted(self, user_id: int, seq: int, deleted_at: datetime) -> None:
         statement = pg_insert(deleted_users).values(user_id=user_id, seq=seq, deleted_at=deleted_at)
@@ -180,3 +203,94 @@ class SqlAccountRepository(AccountRepository):
             set_={"seq": func.greatest(event_cursor.c.seq, statement.excluded.seq)},
         )
         await self._session.execute(statement)
+
+
+# --- the lean read path -------------------------------------------------------------
+#
+# A read is one statement: it needs no BEGIN/COMMIT and none of the session machinery. The
+# statements below are the same Core statements, compiled once at import for asyncpg, and
+# run on the pooled connection's asyncpg driver (whose statement cache prepares each once
+# per connection).
+
+
+class Prepared:
+    """A Core statement compiled once; `args(**values)` orders the values as $1, $2, ..."""
+
+    def __init__(self, statement: Any) -> None:
+        compiled = statement.compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+        self.sql = str(compiled)
+        self._names = tuple(compiled.positiontup or ())
+
+    def args(self, **values: Any) -> list[Any]:
+        return [values[name] for name in self._names]
+
+
+def _record_article(record: Any) -> Article:  # an asyncpg Record of _with_author's columns
+    id_, title, content, published, author_id, created_at, updated_at, username = record
+    return Article(
+        id=id_,
+        title=title,
+        content=content,
+        published=published,
+        author_id=author_id,
+        created_at=created_at,
+        updated_at=updated_at,
+        author_username=username or "",
+    )
+
+
+def _listing(visible: Any) -> Prepared:
+    return Prepared(
+        _with_author(articles)
+        .where(visible)
+        .order_by(articles.c.created_at.desc(), articles.c.id.desc())
+        .offset(bindparam("skip", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+GET_ARTICLE = Prepared(_GET)
+LIST_PUBLISHED = _listing(articles.c.published)
+LIST_VISIBLE = _listing(
+    or_(articles.c.published, articles.c.author_id == bindparam("viewer", type_=Integer))
+)
+
+
+class ReadOnlyError(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("a write in a read-only unit of work")
+
+
+class SqlArticleReader(ArticleRepository):
+    """The reads of SqlArticleRepository, each one statement on an asyncpg connection outside
+    any transaction; the writes refuse (a read-only unit of work has none)."""
+
+    def __init__(self, connection: Any) -> None:  # an asyncpg.Connection
+        self._connection = connection
+
+    async def get(self, article_id: int) -> Article | None:
+        record = await self._connection.fetchrow(GET_ARTICLE.sql, *GET_ARTICLE.args(id=article_id))
+        return None if record is None else _record_article(record)
+
+    async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
+        if viewer is None:
+            query = LIST_PUBLISHED
+            args = query.args(skip=page.skip, limit=page.limit)
+        else:
+            query = LIST_VISIBLE
+            args = query.args(viewer=viewer, skip=page.skip, limit=page.limit)
+        return [_record_article(r) for r in await self._connection.fetch(query.sql, *args)]
+
+    async def add(self, new: NewArticle, author_id: int) -> Article:
+        raise ReadOnlyError
+
+    async def update_own(
+        self, article_id: int, author_id: int, changes: ArticleChanges
+    ) -> Article | None:
+        raise ReadOnlyError
+
+    async def delete_own(self, article_id: int, author_id: int) -> bool:
+        raise ReadOnlyError
+
+    async def delete_by_author(self, author_id: int) -> int:
+        raise ReadOnlyError

@@ -1,18 +1,33 @@
-"""The SQL unit of work: one AsyncSession and one transaction per RPC."""
+"""The SQL units of work: one AsyncSession and one transaction per RPC, or, for an RPC that
+only reads, one pooled connection whose statements each run on their own."""
 
 from __future__ import annotations
 
 from types import TracebackType
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from article_service.db.repository import SqlAccountRepository, SqlArticleRepository
+from article_service.db.repository import (
+    SqlAccountRepository,
+    SqlArticleReader,
+    SqlArticleRepository,
+)
 from article_service.errors import DatabaseUnavailableError
 from article_service.operations import UnitOfWork
 
 # Errors that mean "the database cannot be reached", not "the query is wrong".
 _UNREACHABLE = (OSError, TimeoutError, sa_exc.InterfaceError, sa_exc.OperationalError)
+# The same, raised by asyncpg itself (the read path calls the driver directly).
+_DRIVER_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -44,6 +59,10 @@ class SqlUnitOfWork(UnitOfWork):
         ):
             raise DatabaseUnavailableError from exc
 
+    def read_only(self) -> UnitOfWork:
+        bind = self._sessions.kw.get("bind")
+        return SqlReadUnitOfWork(bind) if isinstance(bind, AsyncEngine) else self
+
     async def commit(self) -> None:
         assert self._session is not None, "commit() outside `async with`"
         await self._session.commit()
@@ -51,3 +70,53 @@ class SqlUnitOfWork(UnitOfWork):
     async def rollback(self) -> None:
         if self._session is not None:
             await self._session.rollback()
+
+
+class SqlReadUnitOfWork(UnitOfWork):
+    """Reads only: a pooled connection, no BEGIN/COMMIT, each statement its own snapshot.
+
+    A connection that fails (PostgreSQL restarted, network gone) is invalidated, so the pool
+    replaces it instead of handing it out again, and the call answers UNAVAILABLE.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        try:
+            self._connection = await self._engine.connect()
+            raw = await self._connection.get_raw_connection()
+        except (*_UNREACHABLE, sa_exc.DBAPIError) as exc:
+            await self._close(invalidate=True)
+            raise DatabaseUnavailableError from exc
+        self.articles = SqlArticleReader(raw.driver_connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        unreachable = isinstance(exc, _DRIVER_UNREACHABLE)
+        await self._close(invalidate=unreachable)
+        if unreachable:
+            raise DatabaseUnavailableError from exc
+
+    async def _close(self, *, invalidate: bool) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if invalidate:
+                await connection.invalidate()
+            await connection.close()  # back to the pool (nothing to roll back)
+        except (*_UNREACHABLE, *_DRIVER_UNREACHABLE, sa_exc.DBAPIError):
+            pass  # the connection is gone either way; the pool replaces it
+
+    async def commit(self) -> None:
+        pass  # nothing was written
+
+    async def rollback(self) -> None:
+        pass

@@ -145,3 +145,61 @@ async def test_an_unreachable_auth_service_is_unavailable_not_unauthenticated(ve
     source.down = True
     with pytest.raises(AuthUnavailableError):
         await verifier.user_id(_token())
+
+
+def _cached_verifier(
+    source: Source, refused: set[int], wall: Clock, size: int = 2
+) -> TokenVerifier:
+    keys = PublicKeyCache(source, min_refresh_seconds=5)
+    return TokenVerifier(
+        keys, issuer="blog-auth", audience="blog", refused=refused, cache_size=size, clock=wall
+    )
+
+
+async def test_a_verified_token_is_remembered_until_it_expires(source, monkeypatch):
+    wall = Clock()
+    wall.now = time.time()
+    verifier = _cached_verifier(source, set(), wall)
+    token = _token(exp=int(wall.now) + 60)
+    assert await verifier.user_id(token) == 42
+    calls = 0
+    real_decode = jwt.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    assert await verifier.user_id(token) == 42
+    assert calls == 0  # answered from the cache, no signature check
+    wall.now += 61  # past exp by the cache's clock: not answered from the cache any more
+    assert await verifier.user_id(token) == 42  # (pyjwt's own clock is still before exp)
+    assert calls == 1
+
+
+async def test_a_remembered_token_of_a_deleted_user_is_refused(source):
+    refused: set[int] = set()
+    verifier = TokenVerifier(
+        PublicKeyCache(source, min_refresh_seconds=5),
+        issuer="blog-auth",
+        audience="blog",
+        refused=refused,
+    )
+    token = _token()
+    assert await verifier.user_id(token) == 42
+    refused.add(42)
+    with pytest.raises(NotAuthenticatedError):
+        await verifier.user_id(token)
+
+
+async def test_the_token_cache_is_bounded(source):
+    verifier = TokenVerifier(
+        PublicKeyCache(source, min_refresh_seconds=5),
+        issuer="blog-auth",
+        audience="blog",
+        cache_size=2,
+    )
+    for _ in range(5):
+        assert await verifier.user_id(_token()) == 42
+    assert len(verifier._verified) == 2  # the bound is the point
