@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,30 +21,12 @@ from pathlib import Path
 import asyncpg
 
 from devstack import bootstrap
+from devstack.postgres import free_port_block
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "The blog stack is running"
 PEER_ROLE = "bench_peer"
 PEER_SCHEMA = "peer"
-
-
-def free_block(size: int) -> int:
-    """A base port such that base .. base+size-1 are all free on 127.0.0.1."""
-    for _ in range(200):
-        base = random.randint(20000, 40000)  # noqa: S311 - not crypto
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free port block")
 
 
 @dataclass
@@ -66,7 +46,7 @@ class Ports:
 
     @classmethod
     def allocate(cls, workers: int) -> Ports:
-        base = free_block(10 + 3 * workers)
+        base = free_port_block(10 + 3 * workers)
         return cls(
             pg=base,
             auth=base + 1,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import random
 import secrets
 import shutil
 import socket
@@ -38,6 +39,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_block(size: int) -> int:
+    """A base port such that base .. base+size-1 are all free on 127.0.0.1 (for a stack
+    whose workers listen on consecutive ports)."""
+    for _ in range(200):
+        base = random.randint(20000, 40000)  # noqa: S311 - picking a port, not a secret
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no block of free ports found")
 
 
 @dataclass

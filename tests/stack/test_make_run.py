@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import random
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,32 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.postgres import free_port_block
+
 ROOT = Path(__file__).resolve().parents[2]
 READY = "The blog stack is running"
 
 
-def free_block(size: int) -> int:
-    """A base port such that base .. base+size-1 are all free on 127.0.0.1."""
-    for _ in range(200):
-        base = random.randint(20000, 40000)
-        sockets = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free port block")
-
-
 @pytest.fixture(scope="module")
 def stack_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    base = free_block(12)
+    base = free_port_block(12)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "ARTICLES_"))}
     env.update(
         BLOG_DATA_DIR=str(tmp_path_factory.mktemp("stack") / "data"),
