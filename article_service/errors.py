@@ -4,6 +4,7 @@
      +-- InvalidInputError          INVALID_ARGUMENT, with field violations
      +-- ArticleNotFoundError       NOT_FOUND "Article not found" (missing, or another's draft)
      +-- NotAuthorError             PERMISSION_DENIED (another's published article)
+     +-- ConcurrentChangeError      ABORTED (the sent etag is no longer the article's)
      +-- NotAuthenticatedError      UNAUTHENTICATED "Could not validate credentials"
      +-- AuthUnavailableError       UNAVAILABLE (the auth service's keys could not be fetched)
      +-- DatabaseUnavailableError   UNAVAILABLE (PostgreSQL unreachable)
@@ -19,6 +20,7 @@ from svckit.status import RichStatus
 
 NOT_FOUND_MESSAGE = "Article not found"
 CREDENTIALS_MESSAGE = "Could not validate credentials"
+CONCURRENT_CHANGE_MESSAGE = "Article was changed by someone else; reload and retry"
 
 
 class ArticleError(Exception):
@@ -39,6 +41,11 @@ class ArticleNotFoundError(ArticleError):
 class NotAuthorError(ArticleError):
     def __init__(self) -> None:
         super().__init__("Only the author may change this article")
+
+
+class ConcurrentChangeError(ArticleError):
+    def __init__(self) -> None:
+        super().__init__(CONCURRENT_CHANGE_MESSAGE)
 
 
 class NotAuthenticatedError(ArticleError):
@@ -70,6 +77,7 @@ def to_status(exc: Exception) -> RichStatus | None:
 _CODES: dict[type[Exception], grpc.StatusCode] = {
     ArticleNotFoundError: grpc.StatusCode.NOT_FOUND,
     NotAuthorError: grpc.StatusCode.PERMISSION_DENIED,
+    ConcurrentChangeError: grpc.StatusCode.ABORTED,
     NotAuthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
     AuthUnavailableError: grpc.StatusCode.UNAVAILABLE,
     DatabaseUnavailableError: grpc.StatusCode.UNAVAILABLE,

@@ -23,6 +23,13 @@ class Article:
     updated_at: datetime
     # From the auth service's account feed; "" until its "created" event has been applied.
     author_username: str = ""
+    # Incremented by every update; the etag is made from it.
+    version: int = 1
+
+    @property
+    def etag(self) -> str:
+        """Opaque to clients; changes whenever the article changes."""
+        return f"{self.id}.{self.version}"
 
     def visible_to(self, viewer: int | None) -> bool:
         """A draft exists only for its author; published articles for everyone."""
@@ -34,6 +41,8 @@ class NewArticle:
     title: str
     content: str
     published: bool = False
+    # Client-chosen UUID making the create safe to retry; "" when not sent.
+    request_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

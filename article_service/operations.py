@@ -7,12 +7,14 @@ transaction) and the caller's user id (None for an anonymous reader).
 from __future__ import annotations
 
 import abc
+import re
+import uuid
 from datetime import datetime
 from types import TracebackType
-from typing import NoReturn
 
 from article_service.errors import (
     ArticleNotFoundError,
+    ConcurrentChangeError,
     InvalidInputError,
     NotAuthenticatedError,
     NotAuthorError,
@@ -35,7 +37,12 @@ class ArticleRepository(abc.ABC):
     """Where articles live. Implementations never commit."""
 
     @abc.abstractmethod
-    async def add(self, new: NewArticle, author_id: int) -> Article: ...
+    async def add(
+        self, new: NewArticle, author_id: int, request_id: uuid.UUID | None = None
+    ) -> Article:
+        """Insert the article; with a request_id `author_id` already used, insert nothing
+        and return the article that request created (atomically: one insert, at most one
+        follow-up read)."""
 
     @abc.abstractmethod
     async def get(self, article_id: int) -> Article | None: ...
@@ -46,9 +53,15 @@ class ArticleRepository(abc.ABC):
 
     @abc.abstractmethod
     async def update_own(
-        self, article_id: int, author_id: int, changes: ArticleChanges
+        self,
+        article_id: int,
+        author_id: int,
+        changes: ArticleChanges,
+        expected_version: int | None = None,
     ) -> Article | None:
-        """Apply `changes` if `author_id` wrote the article, in one statement; else None."""
+        """Apply `changes` if `author_id` wrote the article and, when `expected_version` is
+        given, it is still at that version, in one statement (which also increments the
+        version); else None."""
 
     @abc.abstractmethod
     async def delete_own(self, article_id: int, author_id: int) -> bool:
@@ -149,8 +162,32 @@ def _raise_if(problems: dict[str, str | None]) -> None:
         raise InvalidInputError(violations)
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _request_id_problem(request_id: str) -> str | None:
+    if request_id == "" or _UUID.fullmatch(request_id):
+        return None
+    return "must be a UUID (like 123e4567-e89b-12d3-a456-426614174000)"
+
+
 def validate_new(new: NewArticle) -> None:
-    _raise_if({"title": _title_problem(new.title), "content": _content_problem(new.content)})
+    _raise_if(
+        {
+            "title": _title_problem(new.title),
+            "content": _content_problem(new.content),
+            "request_id": _request_id_problem(new.request_id),
+        }
+    )
+
+
+def version_of(etag: str, article_id: int) -> int:
+    """The version an etag of article `article_id` names; -1 (matches no version) for an
+    etag that is not one of this article's."""
+    prefix, _, version = etag.partition(".")
+    if prefix != str(article_id) or not version.isdigit() or len(version) > 18:
+        return -1
+    return int(version)
 
 
 def validate_changes(changes: ArticleChanges) -> None:
@@ -183,7 +220,8 @@ async def create_article(uow: UnitOfWork, caller: int, new: NewArticle) -> Artic
         await uow.accounts.lock_user(caller, exclusive=False)
         if await uow.accounts.is_deleted(caller):
             raise NotAuthenticatedError("deleted user")
-        article = await uow.articles.add(new, caller)
+        request_id = uuid.UUID(new.request_id) if new.request_id else None
+        article = await uow.articles.add(new, caller, request_id)
         await uow.commit()
     return article
 
@@ -208,22 +246,36 @@ async def list_articles(
 
 
 async def update_article(
-    uow: UnitOfWork, caller: int, article_id: int, changes: ArticleChanges
+    uow: UnitOfWork,
+    caller: int,
+    article_id: int,
+    changes: ArticleChanges,
+    etag: str | None = None,
 ) -> Article:
     """Change the sent fields; an empty update returns the article unchanged.
 
-    The author check and the write are one statement; only when it touches no row does
-    a second read tell NOT_FOUND (missing, or another's draft) from PERMISSION_DENIED.
+    With an `etag`, only the version it names may change (ABORTED otherwise). The author
+    check, the etag check and the write are one statement; only when it touches no row
+    does a second read tell NOT_FOUND (missing, or another's draft), PERMISSION_DENIED
+    and ABORTED apart.
     """
     validate_changes(changes)
+    expected = None if etag is None else version_of(etag, article_id)
     async with uow:
         if changes.is_empty():
             found = await uow.articles.get(article_id) if article_id > 0 else None
-            updated = found if found is not None and found.author_id == caller else None
+            updated = (
+                found
+                if found is not None
+                and found.author_id == caller
+                and (expected is None or found.version == expected)
+                else None
+            )
         else:
-            updated = await uow.articles.update_own(article_id, caller, changes)
+            updated = await uow.articles.update_own(article_id, caller, changes, expected)
         if updated is None:
             await _explain_refusal(uow, caller, article_id)
+            raise ConcurrentChangeError
         await uow.commit()
     return updated
 
@@ -232,14 +284,18 @@ async def delete_article(uow: UnitOfWork, caller: int, article_id: int) -> None:
     async with uow:
         if not await uow.articles.delete_own(article_id, caller):
             await _explain_refusal(uow, caller, article_id)
+            raise ArticleNotFoundError  # the author's own article vanished meanwhile
         await uow.commit()
 
 
-async def _explain_refusal(uow: UnitOfWork, caller: int, article_id: int) -> NoReturn:
+async def _explain_refusal(uow: UnitOfWork, caller: int, article_id: int) -> None:
+    """Raise NOT_FOUND or PERMISSION_DENIED if either explains why nothing was written;
+    return when the caller is the author (the article changed under their etag)."""
     article = await uow.articles.get(article_id) if article_id > 0 else None
     if article is None or not article.visible_to(caller):
         raise ArticleNotFoundError
-    raise NotAuthorError
+    if article.author_id != caller:
+        raise NotAuthorError
 
 
 # --- the auth service's account feed ------------------------------------------------

@@ -41,7 +41,7 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
         self, request: articles_pb2.CreateArticleRequest, context: Context
     ) -> articles_pb2.Article:
         caller = await self._user(context)
-        new = NewArticle(request.title, request.content, request.published)
+        new = NewArticle(request.title, request.content, request.published, request.request_id)
         article = await operations.create_article(self._uow(), caller, new)
         await context.send_initial_metadata((("x-http-status", "201"),))
         return _encode(article)
@@ -55,7 +55,8 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
             content=request.content if request.HasField("content") else None,
             published=request.published if request.HasField("published") else None,
         )
-        article = await operations.update_article(self._uow(), caller, request.id, changes)
+        etag = request.etag if request.HasField("etag") else None
+        article = await operations.update_article(self._uow(), caller, request.id, changes, etag)
         return _encode(article)
 
     async def DeleteArticle(  # noqa: N802
@@ -105,4 +106,5 @@ def _encode(article: Article) -> articles_pb2.Article:
         created_at=_timestamp(article.created_at),
         updated_at=_timestamp(article.updated_at),
         author_username=article.author_username,
+        etag=article.etag,
     )

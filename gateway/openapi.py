@@ -24,7 +24,8 @@ ERRORS = {
     401: "Missing, expired or invalid bearer token, or wrong credentials",
     403: "The caller is not the author",
     404: "Not found (also someone else's draft)",
-    409: "Username or email already taken",
+    409: "Conflict: the username or email is already taken (register), or the article "
+    "was changed by someone else since its etag was read (reload and retry)",
     413: "Request body larger than the gateway's limit",
     429: "Too many failed logins for this account name, or too many login requests "
     "(the gateway's limit, with Retry-After); try again later",
@@ -49,7 +50,7 @@ SEMANTICS: dict[str, Semantics] = {
     "blog.articles.v1.ArticleService.ListArticles": Semantics(200, "optional"),
     "blog.articles.v1.ArticleService.GetArticle": Semantics(200, "optional", (404,)),
     "blog.articles.v1.ArticleService.CreateArticle": Semantics(201, "required"),
-    "blog.articles.v1.ArticleService.UpdateArticle": Semantics(200, "required", (403, 404)),
+    "blog.articles.v1.ArticleService.UpdateArticle": Semantics(200, "required", (403, 404, 409)),
     "blog.articles.v1.ArticleService.DeleteArticle": Semantics(204, "required", (403, 404)),
 }
 # HttpBody requests carry raw bytes; this names the message whose fields they hold.

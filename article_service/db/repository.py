@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ _COLUMNS = (
     articles.c.author_id,
     articles.c.created_at,
     articles.c.updated_at,
+    articles.c.version,
 )
 
 
@@ -50,6 +52,7 @@ def _article(row: Any) -> Article:  # a Row with _COLUMNS and author_username
         created_at=row.created_at,
         updated_at=row.updated_at,
         author_username=row.author_username or "",
+        version=row.version,
     )
 
 
@@ -77,6 +80,26 @@ _ADD = _changed(
         author_id=bindparam("author_id"),
     )
 )
+# With a request_id: a repeat by the same author inserts nothing and returns no row (and
+# waits for a concurrent insert of the same key to commit or roll back first).
+_ADD_ONCE = _changed(
+    pg_insert(articles)
+    .values(
+        title=bindparam("title"),
+        content=bindparam("content"),
+        published=bindparam("published"),
+        author_id=bindparam("author_id"),
+        request_id=bindparam("request_id"),
+    )
+    .on_conflict_do_nothing(
+        index_elements=[articles.c.author_id, articles.c.request_id],
+        index_where=articles.c.request_id.isnot(None),
+    )
+)
+_BY_REQUEST = _with_author(articles).where(
+    articles.c.author_id == bindparam("author_id", type_=Integer),
+    articles.c.request_id == bindparam("request_id"),
+)
 _GET = _with_author(articles).where(articles.c.id == bindparam("id", type_=Integer))
 _LOCK_USER = {
     exclusive: text(f"SELECT {function}(:space, :user_id)")
@@ -96,14 +119,23 @@ class SqlArticleRepository(ArticleRepository):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, new: NewArticle, author_id: int) -> Article:
-        values = {
+    async def add(
+        self, new: NewArticle, author_id: int, request_id: uuid.UUID | None = None
+    ) -> Article:
+        values: dict[str, Any] = {
             "title": new.title,
             "content": new.content,
             "published": new.published,
             "author_id": author_id,
         }
-        return _article((await self._session.execute(_ADD, values)).one())
+        if request_id is None:
+            return _article((await self._session.execute(_ADD, values)).one())
+        values["request_id"] = request_id
+        row = (await self._session.execute(_ADD_ONCE, values)).one_or_none()
+        if row is None:  # a repeat: the first request's article
+            keys = {"author_id": author_id, "request_id": request_id}
+            row = (await self._session.execute(_BY_REQUEST, keys)).one()
+        return _article(row)
 
     async def get(self, article_id: int) -> Article | None:
         row = (await self._session.execute(_GET, {"id": article_id})).one_or_none()
@@ -125,9 +157,13 @@ class SqlArticleRepository(ArticleRepository):
         return [_article(row) for row in await self._session.execute(statement)]
 
     async def update_own(
-        self, article_id: int, author_id: int, changes: ArticleChanges
+        self,
+        article_id: int,
+        author_id: int,
+        changes: ArticleChanges,
+        expected_version: int | None = None,
     ) -> Article | None:
-        values: dict[str, Any] = {"updated_at": func.now()}
+        values: dict[str, Any] = {"updated_at": func.now(), "version": articles.c.version + 1}
         if changes.title is not None:
             values["title"] = changes.title
         if changes.content is not None:
@@ -139,6 +175,8 @@ class SqlArticleRepository(ArticleRepository):
             .where(articles.c.id == article_id, articles.c.author_id == author_id)
             .values(values)
         )
+        if expected_version is not None:
+            statement = statement.where(articles.c.version == expected_version)
         row = (await self._session.execute(_changed(statement))).one_or_none()
         return None if row is None else _article(row)
 
@@ -226,7 +264,7 @@ class Prepared:
 
 
 def _record_article(record: Any) -> Article:  # an asyncpg Record of _with_author's columns
-    id_, title, content, published, author_id, created_at, updated_at, username = record
+    id_, title, content, published, author_id, created_at, updated_at, version, username = record
     return Article(
         id=id_,
         title=title,
@@ -236,6 +274,7 @@ def _record_article(record: Any) -> Article:  # an asyncpg Record of _with_autho
         created_at=created_at,
         updated_at=updated_at,
         author_username=username or "",
+        version=version,
     )
 
 
@@ -281,11 +320,17 @@ class SqlArticleReader(ArticleRepository):
             args = query.args(viewer=viewer, skip=page.skip, limit=page.limit)
         return [_record_article(r) for r in await self._connection.fetch(query.sql, *args)]
 
-    async def add(self, new: NewArticle, author_id: int) -> Article:
+    async def add(
+        self, new: NewArticle, author_id: int, request_id: uuid.UUID | None = None
+    ) -> Article:
         raise ReadOnlyError
 
     async def update_own(
-        self, article_id: int, author_id: int, changes: ArticleChanges
+        self,
+        article_id: int,
+        author_id: int,
+        changes: ArticleChanges,
+        expected_version: int | None = None,
     ) -> Article | None:
         raise ReadOnlyError
 

@@ -15,8 +15,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Uuid,
     false,
     func,
+    text,
 )
 
 SCHEMA = "articles"
@@ -41,12 +43,24 @@ articles = Table(
     Column("author_id", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Incremented by every update: the article's etag is made from it.
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    # The client's idempotency key of the create (CreateArticleRequest.request_id), if sent.
+    Column("request_id", Uuid, nullable=True),
     CheckConstraint("char_length(btrim(title)) BETWEEN 1 AND 200", name="title_length"),
     CheckConstraint("char_length(content) >= 10", name="content_length"),
     # Listing is "ORDER BY created_at DESC, id DESC": a backward scan of this index.
     Index(None, "created_at", "id"),
     # Each author's own articles: their drafts in listings, and deleting a user's articles.
     Index(None, "author_id"),
+    # One article per (author, request_id): a retried create finds the first one.
+    Index(
+        "uq_articles_author_id_request_id",
+        "author_id",
+        "request_id",
+        unique=True,
+        postgresql_where=text("request_id IS NOT NULL"),
+    ),
 )
 
 # What this service knows of the auth service's users, learnt from its account feed

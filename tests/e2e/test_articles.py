@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -176,3 +177,27 @@ async def test_delete_without_a_token_is_401(http, alice):
     reply = await http.delete(f"/articles/{article['id']}")
     assert reply.status_code == 401
     assert reply.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_stale_etag_is_a_409_and_a_repeated_post_returns_the_same_article(http, alice):
+    body = {"title": "retried", "content": "Some content here.", "request_id": str(uuid.uuid4())}
+    first = await http.post("/articles", json=body, headers=alice.headers)
+    assert first.status_code == 201, first.text
+    again = await http.post("/articles", json=body, headers=alice.headers)
+    assert again.status_code == 201, again.text
+    article = first.json()
+    assert again.json() == article
+    assert article["etag"]
+
+    path = f"/articles/{article['id']}"
+    fresh = await http.patch(
+        path, json={"title": "first edit", "etag": article["etag"]}, headers=alice.headers
+    )
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json()["etag"] != article["etag"]
+    stale = await http.patch(
+        path, json={"title": "lost edit", "etag": article["etag"]}, headers=alice.headers
+    )
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["message"] == "Article was changed by someone else; reload and retry"
+    assert (await http.get(path, headers=alice.headers)).json()["title"] == "first edit"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from article_service.models import Article, ArticleChanges, NewArticle, Page
@@ -12,18 +13,25 @@ from article_service.operations import AccountRepository, ArticleRepository, Uni
 class FakeArticleRepository(ArticleRepository):
     def __init__(self) -> None:
         self.rows: dict[int, Article] = {}
+        self.request_ids: dict[tuple[int, uuid.UUID], int] = {}
+        self._next_id = 0
         self._clock = datetime(2024, 1, 1, tzinfo=UTC)
 
     def _now(self) -> datetime:
         self._clock += timedelta(seconds=1)
         return self._clock
 
-    async def add(self, new: NewArticle, author_id: int) -> Article:
+    async def add(
+        self, new: NewArticle, author_id: int, request_id: uuid.UUID | None = None
+    ) -> Article:
+        if request_id is not None and (author_id, request_id) in self.request_ids:
+            return self.rows[self.request_ids[author_id, request_id]]
         now = self._now()
-        article = Article(
-            len(self.rows) + 1, new.title, new.content, new.published, author_id, now, now
-        )
+        self._next_id += 1
+        article = Article(self._next_id, new.title, new.content, new.published, author_id, now, now)
         self.rows[article.id] = article
+        if request_id is not None:
+            self.request_ids[author_id, request_id] = article.id
         return article
 
     async def get(self, article_id: int) -> Article | None:
@@ -35,13 +43,21 @@ class FakeArticleRepository(ArticleRepository):
         return visible[page.skip : page.skip + page.limit]
 
     async def update_own(
-        self, article_id: int, author_id: int, changes: ArticleChanges
+        self,
+        article_id: int,
+        author_id: int,
+        changes: ArticleChanges,
+        expected_version: int | None = None,
     ) -> Article | None:
         found = self.rows.get(article_id)
         if found is None or found.author_id != author_id:
             return None
+        if expected_version is not None and found.version != expected_version:
+            return None
         sent = {k: v for k, v in dataclasses.asdict(changes).items() if v is not None}
-        updated = dataclasses.replace(found, **sent, updated_at=self._now())
+        updated = dataclasses.replace(
+            found, **sent, updated_at=self._now(), version=found.version + 1
+        )
         self.rows[article_id] = updated
         return updated
 

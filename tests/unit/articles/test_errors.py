@@ -14,6 +14,11 @@ from article_service import errors
         (errors.ArticleNotFoundError(), grpc.StatusCode.NOT_FOUND, "Article not found"),
         (errors.NotAuthorError(), grpc.StatusCode.PERMISSION_DENIED, None),
         (
+            errors.ConcurrentChangeError(),
+            grpc.StatusCode.ABORTED,
+            "Article was changed by someone else; reload and retry",
+        ),
+        (
             errors.NotAuthenticatedError("expired"),
             grpc.StatusCode.UNAUTHENTICATED,
             "Could not validate credentials",

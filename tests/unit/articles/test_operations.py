@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from article_service import operations
-from article_service.errors import ArticleNotFoundError, InvalidInputError, NotAuthorError
+from article_service.errors import (
+    ArticleNotFoundError,
+    ConcurrentChangeError,
+    InvalidInputError,
+    NotAuthorError,
+)
 from article_service.models import Article, ArticleChanges, NewArticle
 
 from .fakes import FakeUnitOfWork
@@ -149,3 +154,80 @@ async def test_the_author_deletes_their_article(uow):
     assert article.id not in uow.articles.rows
     with pytest.raises(ArticleNotFoundError):
         await operations.delete_article(uow, ALICE, article.id)
+
+
+# --- safe retries and etags ---------------------------------------------------------
+
+REQUEST_ID = "123e4567-e89b-12d3-a456-426614174000"
+
+
+async def test_a_repeated_request_id_returns_the_first_article(uow):
+    new = NewArticle("Title", CONTENT, request_id=REQUEST_ID)
+    first = await operations.create_article(uow, ALICE, new)
+    again = await operations.create_article(
+        uow, ALICE, NewArticle("Other", CONTENT, True, REQUEST_ID)
+    )
+    assert again == first
+    assert len(uow.articles.rows) == 1
+
+
+async def test_a_request_id_is_per_author(uow):
+    new = NewArticle("Title", CONTENT, request_id=REQUEST_ID)
+    of_alice = await operations.create_article(uow, ALICE, new)
+    of_bob = await operations.create_article(uow, BOB, new)
+    assert of_alice.id != of_bob.id
+    assert len(uow.articles.rows) == 2
+
+
+@pytest.mark.parametrize(
+    "request_id", ["nope", "123e4567e89b12d3a456426614174000", REQUEST_ID + "0"]
+)
+async def test_a_request_id_must_be_a_uuid(uow, request_id):
+    with pytest.raises(InvalidInputError) as exc_info:
+        await operations.create_article(
+            uow, ALICE, NewArticle("Title", CONTENT, request_id=request_id)
+        )
+    assert _fields(exc_info) == {"request_id"}
+    assert uow.articles.rows == {}
+
+
+async def test_the_etag_changes_with_every_update(uow):
+    article = await _create(uow)
+    updated = await operations.update_article(
+        uow, ALICE, article.id, ArticleChanges(title="New"), article.etag
+    )
+    assert updated.title == "New"
+    assert updated.etag != article.etag
+
+
+@pytest.mark.parametrize("stale", ["old", "1.999", "2.1", ""])
+async def test_a_stale_or_foreign_etag_aborts_and_writes_nothing(uow, stale):
+    article = await _create(uow)
+    etag = article.etag if stale == "old" else stale
+    if stale == "old":
+        await operations.update_article(uow, ALICE, article.id, ArticleChanges(title="Newer"))
+    before = uow.articles.rows[article.id]
+    uow.committed = False
+    with pytest.raises(ConcurrentChangeError):
+        await operations.update_article(uow, ALICE, article.id, ArticleChanges(title="X"), etag)
+    with pytest.raises(ConcurrentChangeError):
+        await operations.update_article(uow, ALICE, article.id, ArticleChanges(), etag)
+    assert uow.articles.rows[article.id] == before
+    assert not uow.committed
+
+
+async def test_an_etag_does_not_turn_not_found_or_not_author_into_aborted(uow):
+    draft = await _create(uow)
+    published = await _create(uow, published=True)
+    with pytest.raises(ArticleNotFoundError):
+        await operations.update_article(uow, BOB, draft.id, ArticleChanges(title="X"), "0.0")
+    with pytest.raises(NotAuthorError):
+        await operations.update_article(uow, BOB, published.id, ArticleChanges(title="X"), "0.0")
+    with pytest.raises(ArticleNotFoundError):
+        await operations.update_article(uow, ALICE, 99, ArticleChanges(title="X"), "99.1")
+
+
+async def test_an_empty_update_with_the_current_etag_returns_the_article(uow):
+    article = await _create(uow)
+    same = await operations.update_article(uow, ALICE, article.id, ArticleChanges(), article.etag)
+    assert same == article

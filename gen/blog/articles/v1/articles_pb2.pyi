@@ -33,6 +33,7 @@ class Article(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     AUTHOR_USERNAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Unique id of the article."""
     title: _builtins.str
@@ -48,6 +49,10 @@ class Article(_message.Message):
     service. Empty when the service has not yet heard of the author (a user's
     first article may be created before their registration event arrives,
     usually well under a second).
+    """
+    etag: _builtins.str
+    """Opaque version tag; changes whenever the article changes. Send it back in
+    UpdateArticleRequest.etag to update only the version you have read.
     """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
@@ -68,10 +73,11 @@ class Article(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         author_username: _builtins.str = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_id", b"author_id", "author_username", b"author_username", "content", b"content", "created_at", b"created_at", "id", b"id", "published", b"published", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_id", b"author_id", "author_username", b"author_username", "content", b"content", "created_at", b"created_at", "etag", b"etag", "id", b"id", "published", b"published", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -160,22 +166,29 @@ class CreateArticleRequest(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     CONTENT_FIELD_NUMBER: _builtins.int
     PUBLISHED_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     title: _builtins.str
     """Title: 1-200 characters, not blank."""
     content: _builtins.str
     """Body text: at least 10 characters."""
     published: _builtins.bool
     """Whether to publish at once (default false: a draft)."""
+    request_id: _builtins.str
+    """Optional client-chosen UUID that makes the create safe to retry: a repeat
+    with the same request_id by the same author returns the original article
+    and creates nothing. Not a UUID: INVALID_ARGUMENT naming request_id.
+    """
     def __init__(
         self,
         *,
         title: _builtins.str = ...,
         content: _builtins.str = ...,
         published: _builtins.bool | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_published", b"_published", "published", b"published"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_published", b"_published", "content", b"content", "published", b"published", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_published", b"_published", "content", b"content", "published", b"published", "request_id", b"request_id", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__published: _TypeAlias = _typing.Literal["published"]  # noqa: Y015
     _WhichOneofArgType__published: _TypeAlias = _typing.Literal["_published", b"_published"]  # noqa: Y015
@@ -193,6 +206,7 @@ class UpdateArticleRequest(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     CONTENT_FIELD_NUMBER: _builtins.int
     PUBLISHED_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Id of the article to change."""
     title: _builtins.str
@@ -201,6 +215,10 @@ class UpdateArticleRequest(_message.Message):
     """New body text, if sent: at least 10 characters."""
     published: _builtins.bool
     """New published flag, if sent (false included)."""
+    etag: _builtins.str
+    """The article's etag as last read, if sent: when the article has changed
+    since (another etag), nothing is written and the answer is ABORTED.
+    """
     def __init__(
         self,
         *,
@@ -208,19 +226,24 @@ class UpdateArticleRequest(_message.Message):
         title: _builtins.str | None = ...,
         content: _builtins.str | None = ...,
         published: _builtins.bool | None = ...,
+        etag: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_published", b"_published", "_title", b"_title", "content", b"content", "published", b"published", "title", b"title"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_etag", b"_etag", "_published", b"_published", "_title", b"_title", "content", b"content", "etag", b"etag", "published", b"published", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_published", b"_published", "_title", b"_title", "content", b"content", "id", b"id", "published", b"published", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_etag", b"_etag", "_published", b"_published", "_title", b"_title", "content", b"content", "etag", b"etag", "id", b"id", "published", b"published", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__content: _TypeAlias = _typing.Literal["content"]  # noqa: Y015
     _WhichOneofArgType__content: _TypeAlias = _typing.Literal["_content", b"_content"]  # noqa: Y015
+    _WhichOneofReturnType__etag: _TypeAlias = _typing.Literal["etag"]  # noqa: Y015
+    _WhichOneofArgType__etag: _TypeAlias = _typing.Literal["_etag", b"_etag"]  # noqa: Y015
     _WhichOneofReturnType__published: _TypeAlias = _typing.Literal["published"]  # noqa: Y015
     _WhichOneofArgType__published: _TypeAlias = _typing.Literal["_published", b"_published"]  # noqa: Y015
     _WhichOneofReturnType__title: _TypeAlias = _typing.Literal["title"]  # noqa: Y015
     _WhichOneofArgType__title: _TypeAlias = _typing.Literal["_title", b"_title"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__content) -> _WhichOneofReturnType__content | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__etag) -> _WhichOneofReturnType__etag | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__published) -> _WhichOneofReturnType__published | None: ...
     @_typing.overload

@@ -95,7 +95,8 @@ class ArticleServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateArticle(self, request, context):
-        """Creates an article written by the caller.
+        """Creates an article written by the caller. Safe to retry with the same
+        request_id: the repeat returns the article the first call created.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -103,7 +104,9 @@ class ArticleServiceServicer:
 
     def UpdateArticle(self, request, context):
         """Changes the fields that are sent and leaves the others as they are.
-        Only the author may update (PERMISSION_DENIED otherwise).
+        Only the author may update (PERMISSION_DENIED otherwise). With an etag
+        that is no longer the article's, nothing changes and the answer is
+        ABORTED: reload the article and retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -48,10 +48,14 @@ class ArticleServiceStub:
     else's draft.
     """
     CreateArticle: _grpc.UnaryUnaryMultiCallable[_articles_pb2.CreateArticleRequest, _articles_pb2.Article]
-    """Creates an article written by the caller."""
+    """Creates an article written by the caller. Safe to retry with the same
+    request_id: the repeat returns the article the first call created.
+    """
     UpdateArticle: _grpc.UnaryUnaryMultiCallable[_articles_pb2.UpdateArticleRequest, _articles_pb2.Article]
     """Changes the fields that are sent and leaves the others as they are.
-    Only the author may update (PERMISSION_DENIED otherwise).
+    Only the author may update (PERMISSION_DENIED otherwise). With an etag
+    that is no longer the article's, nothing changes and the answer is
+    ABORTED: reload the article and retry.
     """
     DeleteArticle: _grpc.UnaryUnaryMultiCallable[_articles_pb2.DeleteArticleRequest, _empty_pb2.Empty]
     """Deletes an article. Only the author may delete (PERMISSION_DENIED
@@ -77,10 +81,14 @@ class ArticleServiceAsyncStub(ArticleServiceStub):
     else's draft.
     """
     CreateArticle: _aio.UnaryUnaryMultiCallable[_articles_pb2.CreateArticleRequest, _articles_pb2.Article]  # type: ignore[assignment]
-    """Creates an article written by the caller."""
+    """Creates an article written by the caller. Safe to retry with the same
+    request_id: the repeat returns the article the first call created.
+    """
     UpdateArticle: _aio.UnaryUnaryMultiCallable[_articles_pb2.UpdateArticleRequest, _articles_pb2.Article]  # type: ignore[assignment]
     """Changes the fields that are sent and leaves the others as they are.
-    Only the author may update (PERMISSION_DENIED otherwise).
+    Only the author may update (PERMISSION_DENIED otherwise). With an etag
+    that is no longer the article's, nothing changes and the answer is
+    ABORTED: reload the article and retry.
     """
     DeleteArticle: _aio.UnaryUnaryMultiCallable[_articles_pb2.DeleteArticleRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Deletes an article. Only the author may delete (PERMISSION_DENIED
@@ -121,7 +129,9 @@ class ArticleServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _articles_pb2.CreateArticleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_articles_pb2.Article, _abc.Awaitable[_articles_pb2.Article]]:
-        """Creates an article written by the caller."""
+        """Creates an article written by the caller. Safe to retry with the same
+        request_id: the repeat returns the article the first call created.
+        """
 
     @_abc_1.abstractmethod
     def UpdateArticle(
@@ -130,7 +140,9 @@ class ArticleServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_articles_pb2.Article, _abc.Awaitable[_articles_pb2.Article]]:
         """Changes the fields that are sent and leaves the others as they are.
-        Only the author may update (PERMISSION_DENIED otherwise).
+        Only the author may update (PERMISSION_DENIED otherwise). With an etag
+        that is no longer the article's, nothing changes and the answer is
+        ABORTED: reload the article and retry.
         """
 
     @_abc_1.abstractmethod
