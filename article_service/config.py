@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=_cpu_count, ge=1)
     database_url: SecretStr
     db_pool_size: int = Field(default=10, ge=1)
+    # Waiting for a pooled connection, and one SQL statement, stop after these (below the
+    # callers' deadlines), so a frozen database answers UNAVAILABLE instead of hanging.
+    db_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Calls in progress per worker; more are refused at once with RESOURCE_EXHAUSTED.
+    max_concurrent_rpcs: int = Field(default=256, ge=1)
     auth_address: str = "127.0.0.1:50051"
     auth_timeout_seconds: float = Field(default=2.0, gt=0)
     token_issuer: str = "blog-auth"  # noqa: S105 - an issuer name, not a secret

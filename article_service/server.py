@@ -26,6 +26,7 @@ from article_service.servicer import ArticleServicer
 from article_service.user_feed import LOCK_KEY, FeedTiming, UserFeedConsumer
 from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
+from svckit.database import asyncpg_connect_args
 
 log = logging.getLogger("article_service.server")
 
@@ -45,8 +46,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=settings.db_pool_size,
-        pool_timeout=5,
-        connect_args={"timeout": 5},  # fail fast when PostgreSQL is unreachable
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_args=asyncpg_connect_args(settings.db_statement_timeout_seconds),
     )
 
 
@@ -75,6 +76,7 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
     server = grpc.aio.server(
         interceptors=[CallInterceptor(errors.to_status)],
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     articles_pb2_grpc.add_ArticleServiceServicer_to_server(ArticleServicer(uow, tokens), server)
     health_servicer = health_aio.HealthServicer()

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=_cpu_count, ge=1)
     database_url: SecretStr
     db_pool_size: int = Field(default=10, ge=1)
+    # Waiting for a pooled connection, and one SQL statement, stop after these (below the
+    # callers' deadlines), so a frozen database answers UNAVAILABLE instead of hanging.
+    db_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Calls in progress per worker; more are refused at once with RESOURCE_EXHAUSTED.
+    max_concurrent_rpcs: int = Field(default=256, ge=1)
     keys_dir: Path = Path(".data/keys")
     # Which key in keys_dir signs; None means "the only key there" (several keys is an error).
     active_kid: str | None = None

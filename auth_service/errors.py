@@ -66,6 +66,13 @@ class TooManyAttemptsError(AuthError):
     message = "Too many failed login attempts; try again later"
 
 
+class DatabaseUnavailableError(AuthError):
+    """The database cannot be reached: the client may retry."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    message = "Service temporarily unavailable; try again"
+
+
 def to_status(exc: Exception) -> RichStatus | None:
     """The status a client sees for one of our errors; None for anything unexpected."""
     if isinstance(exc, InvalidInputError):

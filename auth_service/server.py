@@ -26,6 +26,7 @@ from auth_service.servicer import AuthServicer
 from auth_service.tokens import TokenCodec
 from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
+from svckit.database import asyncpg_connect_args
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 
@@ -42,7 +43,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.database_url.get_secret_value(),
         pool_size=settings.db_pool_size,
         pool_pre_ping=True,  # connections die when the database restarts
-        connect_args={"timeout": 5},
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_args=asyncpg_connect_args(settings.db_statement_timeout_seconds),
     )
 
 
@@ -94,6 +96,7 @@ def _create_server(
     server = grpc.aio.server(
         interceptors=[CallInterceptor(errors.to_status)],
         options=[("grpc.so_reuseport", reuse_port)],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(operations), server)
     health_servicer = _DrainingHealth(draining)

@@ -18,7 +18,13 @@ from article_service.errors import DatabaseUnavailableError
 from article_service.operations import UnitOfWork
 
 # Errors that mean "the database cannot be reached", not "the query is wrong".
-_UNREACHABLE = (OSError, TimeoutError, sa_exc.InterfaceError, sa_exc.OperationalError)
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    sa_exc.TimeoutError,  # no pooled connection came free in time
+    sa_exc.InterfaceError,
+    sa_exc.OperationalError,
+)
 # The same, raised by asyncpg itself (the read path calls the driver directly).
 _DRIVER_UNREACHABLE = (
     OSError,

@@ -5,12 +5,23 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth_service.db.repository import (
     SqlLoginFailureRepository,
     SqlUserEventRepository,
     SqlUserRepository,
+)
+from auth_service.errors import DatabaseUnavailableError
+
+# Errors that mean "the database cannot be reached", not "the query is wrong".
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    sa_exc.TimeoutError,  # no pooled connection came free in time
+    sa_exc.InterfaceError,
+    sa_exc.OperationalError,
 )
 
 
@@ -34,8 +45,15 @@ class SqlUnitOfWork:
     ) -> None:
         try:
             await self._session.rollback()
+        except (*_UNREACHABLE, sa_exc.DBAPIError):
+            if exc is None:
+                raise DatabaseUnavailableError from None
         finally:
             await self._session.close()
+        if isinstance(exc, _UNREACHABLE) or (
+            isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+        ):
+            raise DatabaseUnavailableError from exc
 
     async def commit(self) -> None:
         await self._session.commit()

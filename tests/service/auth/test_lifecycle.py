@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from blog.auth.v1 import auth_pb2, auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -52,6 +53,11 @@ async def test_health_is_not_serving_while_the_database_is_down(
             await _wait_for_status(health, SERVING)
             await asyncio.to_thread(cluster.stop, "fast")
             await _wait_for_status(health, NOT_SERVING)
+            # A call meanwhile is told to retry, not that the server broke.
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.Login(auth_pb2.LoginRequest(username="nobody", password="whatever1"))
+            assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
             await asyncio.to_thread(cluster.start)
             await _wait_for_status(health, SERVING)
     finally:
@@ -90,3 +96,22 @@ async def test_sigterm_stops_the_process_gracefully(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_calls_beyond_the_concurrency_bound_are_shed_at_once(
+    settings: Settings,
+) -> None:
+    bounded = settings.model_copy(update={"max_concurrent_rpcs": 1})
+    async with (
+        running(bounded) as server,
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        request = auth_pb2.LoginRequest(username="nobody_here", password="not-the-password")
+        results = await asyncio.gather(
+            *(stub.Login(request) for _ in range(6)), return_exceptions=True
+        )
+    codes = [r.code() for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(codes) == 6  # no login succeeds; each answer is a status
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes  # shed, not queued
+    assert grpc.StatusCode.UNAUTHENTICATED in codes  # the admitted call was answered
