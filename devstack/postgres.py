@@ -68,6 +68,10 @@ class LocalPostgres:
     data_dir: Path
     port: int
 
+    def __post_init__(self) -> None:
+        # PostgreSQL runs in its data folder, so a relative socket path would miss.
+        self.data_dir = self.data_dir.resolve()
+
     @property
     def pgdata(self) -> Path:
         return self.data_dir / "pgdata"
