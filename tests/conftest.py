@@ -7,9 +7,11 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from auth_service.config import Settings as AuthSettings
 from devstack import bootstrap, postgres
 
 # Tests fork (initdb, pg_ctl) while in-process servers hold open gRPC streams (the article
@@ -49,3 +51,17 @@ def start_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databas
 @pytest.fixture(scope="session")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     yield from start_database(tmp_path_factory)
+
+
+def in_process_auth_settings(url: str, keys_dir: Path, **overrides: Any) -> AuthSettings:
+    """An auth server for tests: one in-process worker on a free port, quick to stop."""
+    values: dict[str, Any] = {
+        "database_url": url,
+        "port": 0,
+        "worker_base_port": 0,
+        "workers": 1,
+        "keys_dir": keys_dir,
+        "shutdown_grace_seconds": 0.5,
+        **overrides,
+    }
+    return AuthSettings(**values)

@@ -19,10 +19,10 @@ from article_service import server as article_server
 from article_service.config import Settings as ArticleSettings
 from auth_service import keys as auth_keys
 from auth_service import server as auth_server
-from auth_service.config import Settings as AuthSettings
 from devstack import migrate
 from gateway import launch
 from gateway.config import GatewaySettings
+from tests.conftest import in_process_auth_settings
 
 PASSWORD = "correct horse battery"
 ORIGIN = "http://localhost:3000"
@@ -78,14 +78,8 @@ async def services(database, keys_dir) -> AsyncIterator[tuple[int, int]]:
     # One after the other: Alembic's `context` is process-global.
     for service in migrate.SERVICES:
         await asyncio.to_thread(migrate.upgrade, service, database.urls[service])
-    auth_settings = AuthSettings(
-        database_url=database.urls["auth"],
-        port=0,
-        worker_base_port=0,
-        workers=1,
-        keys_dir=keys_dir,
-        login_max_failures=LOGIN_MAX_FAILURES,
-        shutdown_grace_seconds=0.5,
+    auth_settings = in_process_auth_settings(
+        database.urls["auth"], keys_dir, login_max_failures=LOGIN_MAX_FAILURES
     )
     async with contextlib.AsyncExitStack() as stack:
         auth = await stack.enter_async_context(auth_server.running(auth_settings))

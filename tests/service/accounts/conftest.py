@@ -19,9 +19,8 @@ from article_service.config import Settings
 from article_service.user_feed import UserFeedConsumer
 from auth_service import keys as auth_keys
 from auth_service import server as auth_server
-from auth_service.config import Settings as AuthSettings
 from devstack import migrate
-from tests.conftest import Database, start_database
+from tests.conftest import Database, in_process_auth_settings, start_database
 
 PASSWORD = "correct horse battery"
 
@@ -64,15 +63,7 @@ async def auth_address(database, tmp_path_factory) -> AsyncIterator[str]:
     await asyncio.to_thread(migrate.upgrade, "articles", database.urls["articles"])
     keys_dir = Path(tmp_path_factory.mktemp("accounts-keys"))
     auth_keys.ensure_key(keys_dir)
-    settings = AuthSettings(
-        database_url=database.urls["auth"],
-        port=0,
-        worker_base_port=0,
-        workers=1,
-        keys_dir=keys_dir,
-        shutdown_grace_seconds=0.5,
-        events_poll_seconds=0.05,
-    )
+    settings = in_process_auth_settings(database.urls["auth"], keys_dir, events_poll_seconds=0.05)
     async with auth_server.running(settings) as started:
         yield f"127.0.0.1:{started.port}"
 

@@ -17,8 +17,8 @@ from article_service import server as article_server
 from article_service.config import Settings
 from auth_service import keys as auth_keys
 from auth_service import server as auth_server
-from auth_service.config import Settings as AuthSettings
 from devstack import migrate
+from tests.conftest import in_process_auth_settings
 
 PASSWORD = "correct horse battery"
 
@@ -62,15 +62,7 @@ async def auth(database, tmp_path_factory) -> AsyncIterator[AuthStack]:
     await asyncio.to_thread(migrate.upgrade, "auth", database.urls["auth"])
     keys_dir = Path(tmp_path_factory.mktemp("auth-keys"))
     kid = auth_keys.ensure_key(keys_dir)
-    settings = AuthSettings(
-        database_url=database.urls["auth"],
-        port=0,
-        worker_base_port=0,
-        workers=1,
-        keys_dir=keys_dir,
-        bcrypt_rounds=12,
-        shutdown_grace_seconds=0.5,
-    )
+    settings = in_process_auth_settings(database.urls["auth"], keys_dir)
     async with auth_server.running(settings) as started:
         yield AuthStack(started.port, keys_dir, kid)
 

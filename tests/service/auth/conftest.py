@@ -10,13 +10,12 @@ import pytest
 from blog.auth.v1 import auth_pb2, auth_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from pydantic import SecretStr
 
 from auth_service import keys
 from auth_service.config import Settings
 from auth_service.server import Running, running
 from devstack import migrate
-from tests.conftest import Database
+from tests.conftest import Database, in_process_auth_settings
 
 PASSWORD = "correct horse battery"
 MAX_FAILURES = 3
@@ -30,15 +29,7 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_settings(url: str, keys_dir: Path) -> Settings:
-    return Settings(
-        database_url=SecretStr(url),
-        port=0,
-        worker_base_port=0,
-        workers=1,
-        keys_dir=keys_dir,
-        login_max_failures=MAX_FAILURES,
-        shutdown_grace_seconds=1.0,
-    )
+    return in_process_auth_settings(url, keys_dir, login_max_failures=MAX_FAILURES)
 
 
 @pytest.fixture(scope="session")
