@@ -51,6 +51,10 @@ class UsernameTakenError(AlreadyExistsError):
     message = "Username already taken"
 
 
+class RequestIdUsedError(AlreadyExistsError):
+    message = "request_id already used"  # the use case turns it into its answer
+
+
 class BadCredentialsError(AuthError):
     code = grpc.StatusCode.UNAUTHENTICATED
     message = "Incorrect username or password"

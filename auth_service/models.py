@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -11,6 +12,7 @@ EMAIL_MAX_LENGTH = 254
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,50}")
 # Deliberately loose: one @, no spaces, a dot in the domain. Real proof is a confirmation mail.
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 PASSWORD_MIN_CHARS = 8
 PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything beyond; we refuse rather than truncate
 MAX_BATCH_IDS = 100
@@ -33,6 +35,7 @@ class NewUser:
     email: str
     username: str
     password_hash: str
+    request_id: uuid.UUID | None = None  # the client's idempotency key, if it sent one
 
 
 @dataclass(frozen=True)
@@ -98,14 +101,23 @@ def account_key(name: str) -> str:
     return name.strip().lower()
 
 
-def registration_violations(email: str, username: str, password: str) -> list[Violation]:
+def registration_violations(
+    email: str, username: str, password: str, request_id: str = ""
+) -> list[Violation]:
     found: list[Violation] = []
+    if request_id and not UUID_PATTERN.fullmatch(request_id):
+        found.append(("request_id", "must be a UUID (like 123e4567-e89b-12d3-a456-426614174000)"))
     if len(email) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(email) or _unstorable(email):
         found.append(("email", "must be a valid email address"))
     if not USERNAME_PATTERN.fullmatch(username):
         found.append(("username", "must be 3-50 letters, digits, '_', '.' or '-'"))
     found.extend(password_violations(password))
     return found
+
+
+def same_registration(user: User, email: str, username: str) -> bool:
+    """Whether a repeated registration asks for the account `user` already is."""
+    return user.email.lower() == email.lower() and user.username.lower() == username.lower()
 
 
 def password_violations(password: str) -> list[Violation]:

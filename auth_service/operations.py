@@ -7,6 +7,7 @@ name), which is what people expect; the spelling given at registration is kept f
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -14,6 +15,7 @@ from typing import Protocol, Self
 
 from auth_service import models
 from auth_service.errors import (
+    AlreadyExistsError,
     BadCredentialsError,
     InvalidInputError,
     InvalidTokenError,
@@ -35,6 +37,7 @@ class UserRepository(Protocol):
         self, new: NewUser
     ) -> User: ...  # EmailTakenError / UsernameTakenError when taken
     async def get(self, user_id: int) -> User | None: ...
+    async def find_by_request_id(self, request_id: uuid.UUID) -> User | None: ...
     async def get_many(self, user_ids: Sequence[int]) -> list[User]: ...
     async def delete(self, user_id: int) -> User | None: ...
     async def find_credentials(self, name: str) -> models.StoredCredentials | None: ...
@@ -101,6 +104,12 @@ def poll_every(seconds: float, stopping: asyncio.Event | None = None) -> Idle:
     return idle
 
 
+def _repeat_of(earlier: User, email: str, username: str) -> User:
+    if not models.same_registration(earlier, email, username):
+        raise InvalidInputError([("request_id", "was already used for a different registration")])
+    return earlier
+
+
 class AuthOperations:
     """One method per use case; each opens one unit of work at most."""
 
@@ -122,14 +131,31 @@ class AuthOperations:
         self._clock = clock
         self._idle = idle or poll_every(0.2)
 
-    async def register(self, email: str, username: str, password: str) -> User:
+    async def register(
+        self, email: str, username: str, password: str, request_id: str = ""
+    ) -> User:
+        """Create the account. With a request_id already used for this email and username,
+        return that account and create nothing (a safe retry)."""
         email, username = email.strip(), username.strip()
-        violations = models.registration_violations(email, username, password)
+        violations = models.registration_violations(email, username, password, request_id)
         if violations:
             raise InvalidInputError(violations)
+        key = uuid.UUID(request_id) if request_id else None
+        if key is not None:  # a retry costs no bcrypt
+            async with self._uow() as uow:
+                earlier = await uow.users.find_by_request_id(key)
+            if earlier is not None:
+                return _repeat_of(earlier, email, username)
         password_hash = await self._hasher.hash(password)
         async with self._uow() as uow:
-            user = await uow.users.add(NewUser(email, username, password_hash))
+            try:
+                user = await uow.users.add(NewUser(email, username, password_hash, key))
+            except AlreadyExistsError:
+                # A parallel retry may have won the race: then answer as a repeat.
+                earlier = None if key is None else await uow.users.find_by_request_id(key)
+                if earlier is None:
+                    raise
+                return _repeat_of(earlier, email, username)
             await uow.user_events.append(UserEventKind.CREATED, user)
             await uow.commit()
         return user

@@ -37,7 +37,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def Register(  # noqa: N802 - gRPC method names
         self, request: auth_pb2.RegisterRequest, context: Context
     ) -> auth_pb2.User:
-        user = await self._ops.register(request.email, request.username, request.password)
+        user = await self._ops.register(
+            request.email, request.username, request.password, request.request_id
+        )
         # The gateway turns this into HTTP 201 Created.
         await context.send_initial_metadata((("x-http-status", "201"),))
         return _user(user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service.db.tables import (
     EMAIL_INDEX,
     OUTBOX_LOCK,
+    REQUEST_ID_INDEX,
     USERNAME_INDEX,
     login_failures,
     user_events,
     users,
 )
-from auth_service.errors import EmailTakenError, UsernameTakenError
+from auth_service.errors import EmailTakenError, RequestIdUsedError, UsernameTakenError
 from auth_service.models import (
     FailureRecord,
     NewUser,
@@ -50,7 +52,12 @@ class SqlUserRepository:
     async def add(self, new: NewUser) -> User:
         statement = (
             insert(users)
-            .values(email=new.email, username=new.username, password_hash=new.password_hash)
+            .values(
+                email=new.email,
+                username=new.username,
+                password_hash=new.password_hash,
+                request_id=new.request_id,
+            )
             .returning(*_USER_COLUMNS)
         )
         try:
@@ -62,6 +69,8 @@ class SqlUserRepository:
                 raise EmailTakenError from None
             if USERNAME_INDEX in detail:
                 raise UsernameTakenError from None
+            if REQUEST_ID_INDEX in detail:
+                raise RequestIdUsedError from None
             raise
         return _user(row)
 
@@ -69,6 +78,11 @@ class SqlUserRepository:
         row = (
             await self._session.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))
         ).first()
+        return None if row is None else _user(row)
+
+    async def find_by_request_id(self, request_id: uuid.UUID) -> User | None:
+        statement = select(*_USER_COLUMNS).where(users.c.request_id == request_id)
+        row = (await self._session.execute(statement)).first()
         return None if row is None else _user(row)
 
     async def get_many(self, user_ids: Sequence[int]) -> list[User]:

@@ -13,7 +13,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Uuid,
     func,
+    text,
 )
 
 SCHEMA = "auth"
@@ -36,12 +38,21 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The client's idempotency key of the registration (RegisterRequest.request_id), if sent.
+    Column("request_id", Uuid, nullable=True),
 )
 # Uniqueness regardless of case lives in the database, so concurrent registrations cannot race.
 EMAIL_INDEX = "uq_users_email_lower"
 USERNAME_INDEX = "uq_users_username_lower"
 Index(EMAIL_INDEX, func.lower(users.c.email), unique=True)
 Index(USERNAME_INDEX, func.lower(users.c.username), unique=True)
+REQUEST_ID_INDEX = "uq_users_request_id"
+Index(
+    REQUEST_ID_INDEX,
+    users.c.request_id,
+    unique=True,
+    postgresql_where=text("request_id IS NOT NULL"),
+)
 
 # Failed logins per account name (as typed, lower-cased), shared by every worker process.
 login_failures = Table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime
 
 import pytest
@@ -158,3 +159,21 @@ async def test_delete_me_without_a_token_is_401(http):
     reply = await http.delete("/auth/me")
     assert reply.status_code == 401
     assert reply.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_retried_registration_with_its_request_id_answers_the_same_201(http):
+    name = f"retry-{uuid.uuid4().hex[:12]}"
+    body = {
+        "email": f"{name}@example.com",
+        "username": name,
+        "password": "correct horse battery",
+        "request_id": str(uuid.uuid4()),
+    }
+    first = await http.post("/auth/register", json=body)
+    again = await http.post("/auth/register", json=body)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.json() == first.json()
+    other = await http.post("/auth/register", json={**body, "email": f"other-{name}@example.com"})
+    assert other.status_code == 400
+    [details] = other.json()["details"]
+    assert [item["field"] for item in details["field_violations"]] == ["request_id"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from typing import TypeAlias
 
 import grpc
@@ -138,3 +140,25 @@ async def test_get_current_user_rejects_missing_or_bad_tokens(
         await stub.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=metadata)
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
     assert caught.value.details() == "Could not validate credentials"
+
+
+async def test_parallel_registrations_with_one_request_id_create_one_account(stub: Stub) -> None:
+    key = str(uuid.uuid4())
+    request = auth_pb2.RegisterRequest(
+        email="Retry@Example.com", username="retrier", password=PASSWORD, request_id=key
+    )
+    users = await asyncio.gather(*(stub.Register(request) for _ in range(6)))
+    assert {user.id for user in users} == {users[0].id}
+    again = await stub.Register(request)
+    assert again == users[0]
+    # The same key for another account is a client bug: refused, and nothing is created.
+    other = auth_pb2.RegisterRequest(
+        email="else@example.com", username="someone-else", password=PASSWORD, request_id=key
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Register(other)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(caught.value) == ["request_id"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Login(auth_pb2.LoginRequest(username="someone-else", password=PASSWORD))
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED

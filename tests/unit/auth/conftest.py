@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from typing import Self
 import pytest
 
 from auth_service import keys
-from auth_service.errors import EmailTakenError, UsernameTakenError
+from auth_service.errors import EmailTakenError, RequestIdUsedError, UsernameTakenError
 from auth_service.keys import KeyRing
 from auth_service.models import (
     FailureRecord,
@@ -34,6 +35,7 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 class FakeUsers:
     def __init__(self) -> None:
         self.rows: dict[int, StoredCredentials] = {}
+        self.request_ids: dict[uuid.UUID, int] = {}
 
     async def add(self, new: NewUser) -> User:
         for row in self.rows.values():
@@ -41,9 +43,17 @@ class FakeUsers:
                 raise EmailTakenError
             if row.user.username.lower() == new.username.lower():
                 raise UsernameTakenError
+        if new.request_id is not None and new.request_id in self.request_ids:
+            raise RequestIdUsedError
         user = User(len(self.rows) + 1, new.email, new.username, T0, T0)
         self.rows[user.id] = StoredCredentials(user, new.password_hash)
+        if new.request_id is not None:
+            self.request_ids[new.request_id] = user.id
         return user
+
+    async def find_by_request_id(self, request_id: uuid.UUID) -> User | None:
+        user_id = self.request_ids.get(request_id)
+        return None if user_id is None or user_id not in self.rows else self.rows[user_id].user
 
     async def get(self, user_id: int) -> User | None:
         row = self.rows.get(user_id)

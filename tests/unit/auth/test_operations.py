@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -122,3 +123,30 @@ async def test_batch_get_users_leaves_out_unknown_ids_and_caps_the_count(
     assert await ops.batch_get_users([user.id, 12345, user.id]) == [user]
     with pytest.raises(InvalidInputError):
         await ops.batch_get_users(list(range(101)))
+
+
+async def test_a_repeated_registration_with_its_request_id_returns_the_account_once(
+    ops: AuthOperations, uow: FakeUnitOfWork
+) -> None:
+    key = str(uuid.uuid4())
+    first = await ops.register("dave@example.com", "dave", PASSWORD, key)
+    again = await ops.register("DAVE@example.com", "Dave", PASSWORD, key)
+    assert again == first
+    assert len(uow.users.rows) == 1
+    assert [event.user_id for event in uow.user_events.rows] == [first.id]
+
+
+async def test_a_request_id_reused_for_another_registration_is_refused(
+    ops: AuthOperations, uow: FakeUnitOfWork
+) -> None:
+    key = str(uuid.uuid4())
+    await ops.register("erin@example.com", "erin", PASSWORD, key)
+    with pytest.raises(InvalidInputError) as caught:
+        await ops.register("frank@example.com", "frank", PASSWORD, key)
+    assert caught.value.violations == (
+        ("request_id", "was already used for a different registration"),
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        await ops.register("frank@example.com", "frank", PASSWORD, "not-a-uuid")
+    assert [name for name, _ in caught.value.violations] == ["request_id"]
+    assert len(uow.users.rows) == 1

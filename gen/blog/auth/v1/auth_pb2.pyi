@@ -104,6 +104,7 @@ class RegisterRequest(_message.Message):
     EMAIL_FIELD_NUMBER: _builtins.int
     USERNAME_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     """Email address; must be a valid address not already registered."""
     username: _builtins.str
@@ -112,16 +113,24 @@ class RegisterRequest(_message.Message):
     """At least 8 characters and at most 72 bytes in UTF-8 (bcrypt's limit;
     longer input is refused, never truncated).
     """
+    request_id: _builtins.str
+    """Optional client-chosen UUID that makes the registration safe to retry: a
+    repeat with the same request_id, email and username returns the account
+    the first call created and creates nothing. The same request_id with a
+    different email or username, or a value that is not a UUID:
+    INVALID_ARGUMENT naming request_id.
+    """
     def __init__(
         self,
         *,
         email: _builtins.str = ...,
         username: _builtins.str = ...,
         password: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "password", b"password", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "password", b"password", "request_id", b"request_id", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -92,7 +92,7 @@ class AuthServiceServicer:
 
     def Register(self, request, context):
         """Registers a new user. A taken email (compared case-insensitively) or
-        username answers ALREADY_EXISTS.
+        username answers ALREADY_EXISTS. Safe to retry with the same request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,7 +41,7 @@ class AuthServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
     Register: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RegisterRequest, _auth_pb2.User]
     """Registers a new user. A taken email (compared case-insensitively) or
-    username answers ALREADY_EXISTS.
+    username answers ALREADY_EXISTS. Safe to retry with the same request_id.
     """
     Login: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.AccessToken]
     """Exchanges a username (or email) and password for an access token.
@@ -93,7 +93,7 @@ class AuthServiceAsyncStub(AuthServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Register: _aio.UnaryUnaryMultiCallable[_auth_pb2.RegisterRequest, _auth_pb2.User]  # type: ignore[assignment]
     """Registers a new user. A taken email (compared case-insensitively) or
-    username answers ALREADY_EXISTS.
+    username answers ALREADY_EXISTS. Safe to retry with the same request_id.
     """
     Login: _aio.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.AccessToken]  # type: ignore[assignment]
     """Exchanges a username (or email) and password for an access token.
@@ -148,7 +148,7 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.User, _abc.Awaitable[_auth_pb2.User]]:
         """Registers a new user. A taken email (compared case-insensitively) or
-        username answers ALREADY_EXISTS.
+        username answers ALREADY_EXISTS. Safe to retry with the same request_id.
         """
 
     @_abc_1.abstractmethod
