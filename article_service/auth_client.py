@@ -38,7 +38,10 @@ def grpc_key_source(channel: grpc.aio.Channel, timeout: float) -> KeySource:
 
     async def fetch() -> Mapping[str, Ed25519PublicKey]:
         try:
-            reply = await stub.ListPublicKeys(auth_pb2.ListPublicKeysRequest(), timeout=timeout)
+            # Waits out a reconnect (auth restarting) up to the deadline, not failing at once.
+            reply = await stub.ListPublicKeys(
+                auth_pb2.ListPublicKeysRequest(), timeout=timeout, wait_for_ready=True
+            )
         except grpc.aio.AioRpcError as exc:
             log.warning("public keys not fetched", extra={"code": exc.code().name})
             raise AuthUnavailableError from exc

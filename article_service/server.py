@@ -51,11 +51,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+AUTH_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
 @contextlib.asynccontextmanager
 async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Running]:
     """Build and start the server; on exit stop it and release the channel and engine."""
     engine = create_engine(settings)
-    channel = grpc.aio.insecure_channel(settings.auth_address)
+    # gRPC's reconnect backoff grows to 2 minutes by default; capped, a restarted auth
+    # service is seen again within seconds (new signing keys, the user feed).
+    channel = grpc.aio.insecure_channel(settings.auth_address, options=AUTH_CHANNEL_OPTIONS)
     keys = PublicKeyCache(
         grpc_key_source(channel, settings.auth_timeout_seconds),
         min_refresh_seconds=settings.keys_refresh_seconds,
