@@ -24,6 +24,10 @@ class Settings(ServiceSettings):
     token_audience: str = "blog"  # noqa: S105 - an audience name, not a secret
     token_ttl_minutes: int = Field(default=30, ge=1, le=24 * 60)
     bcrypt_rounds: int = Field(default=12, ge=12, le=20)
+    # Threads hashing passwords (0: one per core), and how many more checks may wait for one;
+    # logins beyond that are shed at once with RESOURCE_EXHAUSTED.
+    bcrypt_threads: int = Field(default=0, ge=0, le=64)
+    bcrypt_max_waiting: int = Field(default=64, ge=0)
     # Per-account login throttle: this many failures within the window lock the account name.
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)

@@ -70,6 +70,13 @@ class TooManyAttemptsError(AuthError):
     message = "Too many failed login attempts; try again later"
 
 
+class PasswordWorkBusyError(AuthError):
+    """More password checks are waiting than the service takes on: shed, the client retries."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    message = "Too many logins in progress; retry shortly"
+
+
 class DatabaseUnavailableError(AuthError):
     """The database cannot be reached: the client may retry."""
 

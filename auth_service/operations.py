@@ -169,8 +169,11 @@ class AuthOperations:
             if self._throttle.is_locked(await uow.login_failures.get(account), now):
                 raise TooManyAttemptsError
             found = await uow.users.find_credentials(name.strip())
-            stored_hash = found.password_hash if found else None
-            if found is None or not await self._hasher.verify(password, stored_hash):
+        # bcrypt runs with no database connection held: a burst of logins cannot drain the pool.
+        stored_hash = found.password_hash if found else None
+        verified = await self._hasher.verify(password, stored_hash)
+        async with self._uow() as uow:
+            if found is None or not verified:
                 await uow.login_failures.record_failure(account, now, self._throttle)
                 await uow.commit()
                 raise BadCredentialsError

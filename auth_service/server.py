@@ -78,7 +78,9 @@ async def build_operations(
     throttle = ThrottlePolicy(
         settings.login_max_failures, timedelta(seconds=settings.login_failure_window_seconds)
     )
-    hasher = await PasswordHasher.create(settings.bcrypt_rounds)
+    hasher = await PasswordHasher.create(
+        settings.bcrypt_rounds, settings.bcrypt_threads, settings.bcrypt_max_waiting
+    )
     return AuthOperations(
         lambda: SqlUnitOfWork(sessions),
         hasher,

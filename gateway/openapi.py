@@ -43,7 +43,7 @@ class Semantics:
 
 # Keyed by RPC name; a test fails if an HTTP-annotated RPC is missing here.
 SEMANTICS: dict[str, Semantics] = {
-    "blog.auth.v1.AuthService.Register": Semantics(201, "none", (409,)),
+    "blog.auth.v1.AuthService.Register": Semantics(201, "none", (409, 429)),
     "blog.auth.v1.AuthService.LoginWithForm": Semantics(200, "none", (401, 429)),
     "blog.auth.v1.AuthService.GetCurrentUser": Semantics(200, "required"),
     "blog.auth.v1.AuthService.DeleteCurrentUser": Semantics(204, "required"),
