@@ -86,7 +86,7 @@ async def test_login_gives_the_same_401_for_a_wrong_password_and_an_unknown_user
     assert wrong.headers["www-authenticate"] == "Bearer"
 
 
-async def test_login_is_throttled_with_429_after_repeated_failures(http):
+async def test_login_is_throttled_with_429_after_repeated_failures(http, alice):
     await register(http, "e2e_target")
     statuses = []
     for _ in range(LOGIN_MAX_FAILURES + 1):
@@ -95,6 +95,9 @@ async def test_login_is_throttled_with_429_after_repeated_failures(http):
     assert statuses[:LOGIN_MAX_FAILURES] == [401] * LOGIN_MAX_FAILURES
     assert statuses[-1] == 429
     assert reply.json()["message"]
+    # Another account is not touched by the attack on this one.
+    other = await http.post("/auth/login", data={"username": "e2e_alice", "password": PASSWORD})
+    assert other.status_code == 200, other.text
 
 
 async def test_me_returns_the_token_owner(http, alice):
