@@ -97,7 +97,11 @@ def _create_server(
     reuse_port = 1 if settings.workers > 1 else 0
     server = grpc.aio.server(
         interceptors=[CallInterceptor(errors.to_status)],
-        options=[("grpc.so_reuseport", reuse_port)],
+        options=[
+            ("grpc.so_reuseport", reuse_port),
+            # Accept the article service's keepalive pings on the long user-feed stream.
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+        ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(operations), server)
