@@ -62,6 +62,10 @@ ACCESS_LOG_FORMAT = (
 DOCS_CONTENT_TYPE = "text/html; charset=utf-8"
 
 
+NOSNIFF = {
+    "header": {"key": "x-content-type-options", "value": "nosniff"},
+    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+}
 DISABLED = {TRANSCODER: typed("envoy.config.route.v3.FilterConfig", disabled=True)}
 
 
@@ -190,6 +194,7 @@ def _local_replies() -> dict[str, Any]:
             # not a local reply); its own body would say "local_rate_limited".
             "filter": _status_filter("EQ", 429),
             "body": {"inline_string": RATE_LIMITED_MESSAGE},
+            "headers_to_add": [NOSNIFF],
             "body_format_override": {
                 "json_format": {"code": 8, "message": "%LOCAL_REPLY_BODY%", "details": []},
                 "content_type": "application/json",
@@ -201,6 +206,7 @@ def _local_replies() -> dict[str, Any]:
         mappers.append(
             {
                 "filter": _status_filter(compare, status),
+                "headers_to_add": [NOSNIFF],  # Envoy's own replies skip the route's headers
                 "body_format_override": {
                     "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%", "details": []},
                     "content_type": "application/json",
@@ -300,6 +306,8 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="gateway",
         codec_type="AUTO",
+        # No `server: envoy` banner: nothing tells a client what runs the edge.
+        server_header_transformation="PASS_THROUGH",
         # The client address is the TCP peer; no proxy in front is trusted.
         use_remote_address=True,
         xff_num_trusted_hops=0,
@@ -335,6 +343,8 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
                     "routes": _docs_routes(served / "openapi.json", served / "docs.html")
                     + _api_routes(settings, routes),
                     "typed_per_filter_config": {CORS: _cors(settings)},
+                    # Browsers must not guess a content type (ASVS 14.4.4).
+                    "response_headers_to_add": [NOSNIFF],
                 }
             ],
         },

@@ -199,3 +199,10 @@ async def test_every_documented_operation_is_served_and_answers_a_documented_sta
             assert "Could not resolve" not in reply.text, f"{verb} {path} is not routed"
             # The response hook has already checked the status against the document.
             assert str(reply.status_code) in operation["responses"]
+
+
+@pytest.mark.parametrize("path", ["/articles", "/articles/999999", "/nowhere", "/docs"])
+async def test_replies_say_nosniff_and_name_no_server_software(http, path):
+    reply = await http.get(path)
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert "server" not in reply.headers
