@@ -61,6 +61,8 @@ class ArticleChanges:
 class Page:
     skip: int = 0
     limit: int = DEFAULT_LIMIT
+    # Keyset position: only articles listed after the one with this (created_at, id).
+    after: tuple[datetime, int] | None = None
 
 
 class UserEventKind(Enum):

@@ -7,9 +7,12 @@ transaction) and the caller's user id (None for an anonymous reader).
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
 import re
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 from article_service.errors import (
@@ -127,6 +130,22 @@ class UnitOfWork(abc.ABC):
         own, without a transaction (one round trip, not three). By default, this unit."""
         return self
 
+    def for_create(self) -> UnitOfWork:
+        """A unit for `add_article` and its commit, which may do it in fewer round trips. By
+        default, this unit."""
+        return self
+
+    async def add_article(
+        self, author_id: int, new: NewArticle, request_id: uuid.UUID | None
+    ) -> Article | None:
+        """Take the author's lock (shared: against their deletion), then add the article
+        unless the author was deleted (None). The lock comes first, so a deletion that
+        committed while we waited for it is seen. By default the repositories' three steps."""
+        await self.accounts.lock_user(author_id, exclusive=False)
+        if await self.accounts.is_deleted(author_id):
+            return None
+        return await self.articles.add(new, author_id, request_id)
+
     @abc.abstractmethod
     async def commit(self) -> None: ...
 
@@ -199,16 +218,56 @@ def validate_changes(changes: ArticleChanges) -> None:
     )
 
 
-def page_of(skip: int, limit: int | None) -> Page:
+def page_of(skip: int, limit: int | None, page_token: str = "") -> Page:
     """Validate paging input; an unsent limit means the default (100)."""
     limit = DEFAULT_LIMIT if limit is None else limit
+    after = decode_page_token(page_token) if page_token else None
     _raise_if(
         {
             "skip": "must be 0 or more" if skip < 0 else None,
             "limit": f"must be between 1 and {MAX_LIMIT}" if not 1 <= limit <= MAX_LIMIT else None,
+            "page_token": (
+                "is not a page token of this service" if page_token and after is None else None
+            ),
         }
     )
-    return Page(skip=skip, limit=limit)
+    return Page(skip=skip, limit=limit, after=after)
+
+
+# A page token names the last article of a page by its place in the listing order,
+# (created_at, id): "v1.<microseconds since the epoch>.<id>", base64url without padding.
+# Not signed: it is a position, not a permission; the listing's visibility rules still apply.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TOKEN = re.compile(r"v1\.(-?\d{1,18})\.(\d{1,10})")
+_MAX_TOKEN = 64
+
+
+def encode_page_token(created_at: datetime, article_id: int) -> str:
+    """The token of the page that starts after the article (created_at, article_id)."""
+    delta = created_at - _EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    raw = f"v1.{micros}.{article_id}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_page_token(token: str) -> tuple[datetime, int] | None:
+    """The (created_at, id) a token names; None for anything that is not one of ours."""
+    if len(token) > _MAX_TOKEN or not token.isascii():
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    found = _TOKEN.fullmatch(raw)
+    if found is None:
+        return None
+    micros, article_id = int(found.group(1)), int(found.group(2))
+    if not 0 < article_id <= 2**31 - 1:
+        return None
+    try:
+        return _EPOCH + timedelta(microseconds=micros), article_id
+    except OverflowError:
+        return None
 
 
 # --- use cases ----------------------------------------------------------------------
@@ -216,13 +275,12 @@ def page_of(skip: int, limit: int | None) -> Page:
 
 async def create_article(uow: UnitOfWork, caller: int, new: NewArticle) -> Article:
     validate_new(new)
-    async with uow:
-        await uow.accounts.lock_user(caller, exclusive=False)
-        if await uow.accounts.is_deleted(caller):
+    request_id = uuid.UUID(new.request_id) if new.request_id else None
+    async with uow.for_create() as unit:
+        article = await unit.add_article(caller, new, request_id)
+        if article is None:
             raise NotAuthenticatedError("deleted user")
-        request_id = uuid.UUID(new.request_id) if new.request_id else None
-        article = await uow.articles.add(new, caller, request_id)
-        await uow.commit()
+        await unit.commit()
     return article
 
 
@@ -235,6 +293,32 @@ async def get_article(uow: UnitOfWork, caller: int | None, article_id: int) -> A
     if article is None or not article.visible_to(caller):
         raise ArticleNotFoundError
     return article
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    articles: list[Article]
+    # Where the next page starts; "" when this page is the last.
+    next_page_token: str
+
+
+async def list_page(
+    uow: UnitOfWork, caller: int | None, skip: int, limit: int | None, page_token: str = ""
+) -> Listing:
+    """One page of what `caller` may see, newest first, and the token of the next page.
+
+    One row more than asked is read, so the last page says so (no token) and a client never
+    asks for an empty page after it.
+    """
+    page = page_of(skip, limit, page_token)
+    peek = Page(skip=page.skip, limit=page.limit + 1, after=page.after)
+    async with uow.read_only() as reader:
+        found = await reader.articles.list_visible(caller, peek)
+    if len(found) <= page.limit:
+        return Listing(found, "")
+    shown = found[: page.limit]
+    last = shown[-1]
+    return Listing(shown, encode_page_token(last.created_at, last.id))
 
 
 async def list_articles(

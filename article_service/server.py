@@ -46,6 +46,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=settings.db_pool_size,
+        # A fixed pool: overflow connections are closed as soon as they come back, so under
+        # load every few calls paid for a new connection (fork, SCRAM) on both sides.
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
         connect_args=asyncpg_connect_args(settings.db_statement_timeout_seconds),
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 from blog.articles.v1 import articles_pb2, articles_pb2_grpc
-from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 
 from article_service import operations
 from article_service.auth_client import TokenVerifier
@@ -16,6 +17,10 @@ from article_service.models import Article, ArticleChanges, NewArticle
 from article_service.operations import UnitOfWork
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# Initial metadata with ListArticlesResponse.next_page_token, for REST clients (the gateway
+# turns it into a response header of the same name).
+NEXT_PAGE_HEADER = "x-next-page-token"
+GATEWAY_MARK = "x-envoy-original-path"
 
 
 class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
@@ -28,8 +33,17 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
     ) -> articles_pb2.ListArticlesResponse:
         caller = await self._reader(context)
         limit = request.limit if request.HasField("limit") else None
-        found = await operations.list_articles(self._uow(), caller, request.skip, limit)
-        return articles_pb2.ListArticlesResponse(articles=[_encode(a) for a in found])
+        listing = await operations.list_page(
+            self._uow(), caller, request.skip, limit, request.page_token
+        )
+        if listing.next_page_token and _through_gateway(context):
+            # The gateway answers REST with the bare array; the token travels as a header.
+            await context.send_initial_metadata(((NEXT_PAGE_HEADER, listing.next_page_token),))
+        response = articles_pb2.ListArticlesResponse(next_page_token=listing.next_page_token)
+        add = response.articles.add  # built in place: no Article made and then copied in
+        for article in listing.articles:
+            add(**_fields(article))
+        return response
 
     async def GetArticle(  # noqa: N802
         self, request: articles_pb2.GetArticleRequest, context: Context
@@ -80,6 +94,11 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
         return None if token is None else await self._tokens.user_id(token)
 
 
+def _through_gateway(context: Context) -> bool:
+    """Whether Envoy's JSON transcoder made this call (it adds x-envoy-original-path)."""
+    return any(key == GATEWAY_MARK for key, _ in context.invocation_metadata() or ())
+
+
 def _bearer(context: Context) -> str | None:
     values = [v for k, v in context.invocation_metadata() or () if k == "authorization"]
     if not values:
@@ -90,21 +109,29 @@ def _bearer(context: Context) -> str | None:
     return token.strip()
 
 
-def _timestamp(value: Any) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _timestamp(value: datetime) -> dict[str, int]:
+    """A google.protobuf.Timestamp as constructor fields: plain arithmetic, about four times
+    cheaper than Timestamp.FromDatetime (a calendar.timegm per call)."""
+    delta = value - _EPOCH
+    return {"seconds": delta.days * 86_400 + delta.seconds, "nanos": delta.microseconds * 1000}
+
+
+def _fields(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "title": article.title,
+        "content": article.content,
+        "published": article.published,
+        "author_id": article.author_id,
+        "created_at": _timestamp(article.created_at),
+        "updated_at": _timestamp(article.updated_at),
+        "author_username": article.author_username,
+        "etag": article.etag,
+    }
 
 
 def _encode(article: Article) -> articles_pb2.Article:
-    return articles_pb2.Article(
-        id=article.id,
-        title=article.title,
-        content=article.content,
-        published=article.published,
-        author_id=article.author_id,
-        created_at=_timestamp(article.created_at),
-        updated_at=_timestamp(article.updated_at),
-        author_username=article.author_username,
-        etag=article.etag,
-    )
+    return articles_pb2.Article(**_fields(article))

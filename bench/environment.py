@@ -112,6 +112,7 @@ class Environment:
         self.peer_secret = secrets.token_urlsafe(32)
         self.peer_password = secrets.token_urlsafe(24)
         self._exit = ExitStack()
+        self.pids: list[int] = []  # what the bench started (their trees are what it measures)
 
     # -- addresses
     @property
@@ -165,6 +166,7 @@ class Environment:
         handle = self._exit.enter_context(log.open("ab"))
         process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
         self._exit.callback(_stop, process)
+        self.pids.append(process.pid)
         return process
 
     def _start_stack(self) -> None:
@@ -253,5 +255,6 @@ class Environment:
         handle = self._exit.enter_context((self.workdir / "trivial-gateway.log").open("ab"))
         envoy = launch.start(settings, self.workdir / "trivial-gateway", stdout=handle)
         self._exit.callback(_stop, envoy)
+        self.pids.append(envoy.pid)
         # Envoy is ready before its first health check passes: wait for a real answer.
         _wait_http(f"{self.trivial_gateway_url}/articles/1", envoy, timeout=30)

@@ -50,6 +50,8 @@ class Measured:
     done: int
     errors: int
     notes: list[str] = field(default_factory=list)
+    # CPU milliseconds per request of each part (articles, envoy, postgres, ...)
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
 
 _FINISHED = re.compile(r"finished in [\d.]+\w+, ([\d.]+) req/s")
@@ -111,12 +113,19 @@ def h2load(
             parts = line.split("\t")
             if len(parts) >= 3:
                 durations.append(int(parts[2]) / 1000.0)  # microseconds -> ms
+    notes = []
+    if failed or not_2xx:
+        notes.append(
+            f"h2load saw {failed} failed/errored/timed-out requests and {not_2xx} "
+            f"non-2xx answers ({codes.group(0)})"
+        )
     return Measured(
         rps=float(finished.group(1)),
         p50_ms=percentile(durations, 0.50),
         p99_ms=percentile(durations, 0.99),
         done=done,
         errors=failed + not_2xx,
+        notes=notes,
     )
 
 

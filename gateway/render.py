@@ -46,6 +46,7 @@ LOCAL_REPLY_CODES = {
     401: 16,
     403: 7,
     404: 5,
+    405: 12,
     408: 4,
     413: 8,
     431: 8,
@@ -113,6 +114,8 @@ def _api_routes(settings: GatewaySettings, routes: list[HttpRoute]) -> list[dict
             "timeout": seconds(settings.request_timeout_seconds),
         }
         match = {"safe_regex": {"regex": regex}}
+        # status.lua answers 405 with this Allow header to any other method.
+        allow = ", ".join(sorted({route.verb for route in bound}))
         if any(route.verb == "GET" for route in bound):
             read = {
                 **action,
@@ -136,7 +139,11 @@ def _api_routes(settings: GatewaySettings, routes: list[HttpRoute]) -> list[dict
                 # status.lua reads this to return the field itself, e.g. a bare JSON array.
                 entry["metadata"] = {"filter_metadata": {LUA_FILTER: {"unwrap": unwrap.pop()}}}
             result.append(entry)
-        entry = {"match": match, "route": action}
+        entry = {
+            "match": match,
+            "route": action,
+            "metadata": {"filter_metadata": {LUA_FILTER: {"allow": allow}}},
+        }
         if any((route.verb, route.template) == LOGIN for route in bound):
             entry["typed_per_filter_config"] = {RATE_LIMIT: login_rate_limit(settings)}
         result.append(entry)
@@ -180,7 +187,7 @@ def _cors(settings: GatewaySettings) -> dict[str, Any]:
         allow_origin_string_match=origins,
         allow_methods="GET, POST, PATCH, DELETE, OPTIONS",
         allow_headers="authorization, content-type",
-        expose_headers="www-authenticate",
+        expose_headers="www-authenticate, x-next-page-token",
         max_age="600",
         # Tokens travel in the Authorization header, never in cookies: no credentials.
         allow_credentials=False,
@@ -290,9 +297,17 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
     """
     routes = descriptors.routes()
     for route in routes:
-        fields = descriptors.messages[route.output_type].field
-        if route.response_body and len(fields) != 1:
-            raise ValueError(f"{route.rpc}: response_body needs a message with one field")
+        fields = [f.name for f in descriptors.messages[route.output_type].field]
+        # status.lua keeps the response_body field's array and drops the page token after it
+        # (REST clients get the token as the x-next-page-token header).
+        if route.response_body and fields not in (
+            [route.response_body],
+            [route.response_body, "next_page_token"],
+        ):
+            raise ValueError(
+                f"{route.rpc}: response_body needs a message of that one field "
+                "(and optionally next_page_token)"
+            )
     endpoints = {"auth": settings.auth_endpoints, "articles": settings.articles_endpoints}
     services = descriptors.services()
     clusters = []
@@ -326,6 +341,9 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
             "max_headers_count": settings.max_headers_count,
             "headers_with_underscores_action": "REJECT_REQUEST",
         },
+        # A method the HTTP/1 parser does not know (QUERY) reaches status.lua, which answers
+        # 405 with Allow, as for any other method a path does not offer.
+        http_protocol_options={"allow_custom_methods": True},
         http2_protocol_options=HTTP2_LIMITS,
         request_headers_timeout=seconds(settings.request_headers_timeout_seconds),
         request_timeout=seconds(settings.request_receive_timeout_seconds),

@@ -8,7 +8,9 @@
 
 -- A route whose RPC declares `response_body: "x"` carries metadata unwrap = "x": Envoy
 -- 1.40 cannot do it, so the body {"x":<value>} becomes <value> here. render.py only
--- allows this for messages with that one field, so nothing else is lost.
+-- allows this for messages with that one field, or that field (an array) followed by
+-- next_page_token, which is dropped here: the service also sends it as the
+-- x-next-page-token header (a base64url token never holds "]").
 
 local function unwrap(handle, field)
   local body = handle:body()
@@ -18,8 +20,52 @@ local function unwrap(handle, field)
   local text = body:getBytes(0, body:length())
   local prefix = '{"' .. field .. '":'
   if text:sub(1, #prefix) == prefix and text:sub(-1) == "}" then
-    body:setBytes(text:sub(#prefix + 1, -2))
+    local value = text:sub(#prefix + 1, -2)
+    local array = value:match('^(%[.*%]),"next_page_token":"[^"%]]*"$')
+    body:setBytes(array or value)
   end
+end
+
+-- On the way in: what a REST client sends must not break the gRPC call behind it.
+--
+-- The transcoder forwards every request header as gRPC metadata, and grpc refuses a call
+-- whose metadata it cannot parse with INTERNAL (a 500): a name with a character HTTP
+-- allows but gRPC does not (`k+`), a `-bin` value that is not base64, a malformed
+-- `grpc-timeout`. Such headers mean nothing to a REST route, so they are dropped
+-- (unknown headers are ignored, as any HTTP server does); `grpc-*` names are gRPC's own.
+-- A method the path does not offer answers 405 with `Allow` (render.py puts the path's
+-- methods in the route metadata); without this the transcoder would answer 404.
+
+local function drop_unsafe_headers(headers)
+  local unsafe = {}
+  for name, _ in pairs(headers) do
+    if name:sub(1, 1) ~= ":" and (
+      name:find("[^0-9a-z_.-]") ~= nil
+      or name:sub(-4) == "-bin"
+      or name:sub(1, 5) == "grpc-"
+    ) then
+      unsafe[#unsafe + 1] = name
+    end
+  end
+  for _, name in ipairs(unsafe) do
+    headers:remove(name)
+  end
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local allow = handle:metadata():get("allow")
+  if allow ~= nil then
+    local method = headers:get(":method") or ""
+    if (", " .. allow .. ","):find(", " .. method .. ",", 1, true) == nil then
+      handle:respond(
+        { [":status"] = "405", ["allow"] = allow },
+        "Method not allowed" -- the local reply mapper makes it a google.rpc.Status
+      )
+      return
+    end
+  end
+  drop_unsafe_headers(headers)
 end
 
 function envoy_on_response(handle)

@@ -8,15 +8,22 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    Boolean,
+    DateTime,
     Integer,
     Select,
+    String,
+    Text,
+    Uuid,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -147,10 +154,15 @@ class SqlArticleRepository(ArticleRepository):
             if viewer is None
             else or_(articles.c.published, articles.c.author_id == viewer)
         )
+        statement = _with_author(articles).where(visible)
+        if page.after is not None:
+            after = tuple_(
+                bindparam("after_created_at", page.after[0], type_=DateTime(timezone=True)),
+                bindparam("after_id", page.after[1], type_=Integer),
+            )
+            statement = statement.where(tuple_(articles.c.created_at, articles.c.id) < after)
         statement = (
-            _with_author(articles)
-            .where(visible)
-            .order_by(articles.c.created_at.desc(), articles.c.id.desc())
+            statement.order_by(articles.c.created_at.desc(), articles.c.id.desc())
             .offset(page.skip)
             .limit(page.limit)
         )
@@ -278,21 +290,99 @@ def _record_article(record: Any) -> Article:  # an asyncpg Record of _with_autho
     )
 
 
-def _listing(visible: Any) -> Prepared:
+def _listing(visible: Any, *, keyset: bool) -> Prepared:
+    """Newest first; with `keyset`, only what comes after ($after_created_at, $after_id) in
+    that order: a row comparison the (created_at, id) index answers by itself, so a deep
+    page costs what the first one does (skip, in contrast, walks every skipped row)."""
+    statement = _with_author(articles).where(visible)
+    if keyset:
+        after = tuple_(
+            bindparam("after_created_at", type_=DateTime(timezone=True)),
+            bindparam("after_id", type_=Integer),
+        )
+        statement = statement.where(tuple_(articles.c.created_at, articles.c.id) < after)
     return Prepared(
-        _with_author(articles)
-        .where(visible)
-        .order_by(articles.c.created_at.desc(), articles.c.id.desc())
+        statement.order_by(articles.c.created_at.desc(), articles.c.id.desc())
         .offset(bindparam("skip", type_=Integer))
         .limit(bindparam("limit", type_=Integer))
     )
 
 
-GET_ARTICLE = Prepared(_GET)
-LIST_PUBLISHED = _listing(articles.c.published)
-LIST_VISIBLE = _listing(
-    or_(articles.c.published, articles.c.author_id == bindparam("viewer", type_=Integer))
+_VISIBLE_TO_VIEWER = or_(
+    articles.c.published, articles.c.author_id == bindparam("viewer", type_=Integer)
 )
+GET_ARTICLE = Prepared(_GET)
+# (viewer or not, page token or not) -> the statement
+LISTINGS = {
+    (False, False): _listing(articles.c.published, keyset=False),
+    (False, True): _listing(articles.c.published, keyset=True),
+    (True, False): _listing(_VISIBLE_TO_VIEWER, keyset=False),
+    (True, True): _listing(_VISIBLE_TO_VIEWER, keyset=True),
+}
+
+
+def _insert_unless_deleted(*, once: bool) -> Prepared:
+    """INSERT ... SELECT the values WHERE the author is not in deleted_users, returning the
+    article with its author's name: the deleted check and the insert in one statement. Run
+    it after the author's lock, in a statement of its own (a fresh snapshot, so a deletion
+    that committed while we waited for the lock is seen)."""
+    values: dict[str, Any] = {
+        "title": bindparam("title", type_=String),
+        "content": bindparam("content", type_=Text),
+        "published": bindparam("published", type_=Boolean),
+        "author_id": bindparam("author_id", type_=Integer),
+    }
+    if once:
+        values["request_id"] = bindparam("request_id", type_=Uuid)
+    not_deleted = ~exists().where(deleted_users.c.user_id == bindparam("author_id", type_=Integer))
+    source = select(*values.values()).where(not_deleted)
+    statement: Any = insert(articles).from_select(list(values), source)
+    if once:
+        statement = pg_insert(articles).from_select(list(values), source)
+        statement = statement.on_conflict_do_nothing(
+            index_elements=[articles.c.author_id, articles.c.request_id],
+            index_where=articles.c.request_id.isnot(None),
+        )
+    return Prepared(_changed(statement))
+
+
+ADD_UNLESS_DELETED = _insert_unless_deleted(once=False)
+ADD_ONCE_UNLESS_DELETED = _insert_unless_deleted(once=True)
+BY_REQUEST = Prepared(_BY_REQUEST)
+
+
+def lock_author_sql(author_id: int) -> str:
+    """BEGIN and the author's shared lock as one simple-protocol message (one round trip);
+    the values are integers, formatted as such, never text from a request."""
+    return f"BEGIN; SELECT pg_advisory_xact_lock_shared({int(USER_LOCK_SPACE)}, {int(author_id)})"
+
+
+class SqlArticleCreator:
+    """CreateArticle on an asyncpg connection in three round trips: BEGIN with the author's
+    lock, the insert with the deleted check, COMMIT (one more, a read, for a repeated
+    request_id)."""
+
+    def __init__(self, connection: Any) -> None:  # an asyncpg.Connection
+        self._connection = connection
+
+    async def add(
+        self, author_id: int, new: NewArticle, request_id: uuid.UUID | None
+    ) -> Article | None:
+        connection = self._connection
+        await connection.execute(lock_author_sql(author_id))
+        values = {
+            "title": new.title,
+            "content": new.content,
+            "published": new.published,
+            "author_id": author_id,
+            "request_id": request_id,
+        }
+        query = ADD_UNLESS_DELETED if request_id is None else ADD_ONCE_UNLESS_DELETED
+        record = await connection.fetchrow(query.sql, *query.args(**values))
+        if record is None and request_id is not None:  # a repeat, or a deleted author
+            keys = BY_REQUEST.args(author_id=author_id, request_id=request_id)
+            record = await connection.fetchrow(BY_REQUEST.sql, *keys)
+        return None if record is None else _record_article(record)
 
 
 class ReadOnlyError(RuntimeError):
@@ -312,12 +402,15 @@ class SqlArticleReader(ArticleRepository):
         return None if record is None else _record_article(record)
 
     async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
-        if viewer is None:
-            query = LIST_PUBLISHED
-            args = query.args(skip=page.skip, limit=page.limit)
-        else:
-            query = LIST_VISIBLE
-            args = query.args(viewer=viewer, skip=page.skip, limit=page.limit)
+        query = LISTINGS[viewer is not None, page.after is not None]
+        after_created_at, after_id = page.after or (None, None)
+        args = query.args(
+            viewer=viewer,
+            after_created_at=after_created_at,
+            after_id=after_id,
+            skip=page.skip,
+            limit=page.limit,
+        )
         return [_record_article(r) for r in await self._connection.fetch(query.sql, *args)]
 
     async def add(

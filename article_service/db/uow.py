@@ -1,9 +1,12 @@
-"""The SQL units of work: one AsyncSession and one transaction per RPC, or, for an RPC that
-only reads, one pooled connection whose statements each run on their own."""
+"""The SQL units of work: one AsyncSession and one transaction per RPC; for an RPC that only
+reads, one pooled connection whose statements each run on their own; for CreateArticle, one
+pooled connection and a three-round-trip transaction on its asyncpg driver."""
 
 from __future__ import annotations
 
+import uuid
 from types import TracebackType
+from typing import Any
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
@@ -11,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from article_service.db.repository import (
     SqlAccountRepository,
+    SqlArticleCreator,
     SqlArticleReader,
     SqlArticleRepository,
 )
-from article_service.errors import DatabaseUnavailableError
+from article_service.errors import ArticleError, DatabaseUnavailableError
+from article_service.models import Article, NewArticle
 from article_service.operations import UnitOfWork
 
 # Errors that mean "the database cannot be reached", not "the query is wrong".
@@ -69,6 +74,10 @@ class SqlUnitOfWork(UnitOfWork):
         bind = self._sessions.kw.get("bind")
         return SqlReadUnitOfWork(bind) if isinstance(bind, AsyncEngine) else self
 
+    def for_create(self) -> UnitOfWork:
+        bind = self._sessions.kw.get("bind")
+        return SqlCreateUnitOfWork(bind) if isinstance(bind, AsyncEngine) else self
+
     async def commit(self) -> None:
         assert self._session is not None, "commit() outside `async with`"
         await self._session.commit()
@@ -78,8 +87,8 @@ class SqlUnitOfWork(UnitOfWork):
             await self._session.rollback()
 
 
-class SqlReadUnitOfWork(UnitOfWork):
-    """Reads only: a pooled connection, no BEGIN/COMMIT, each statement its own snapshot.
+class _DriverUnit(UnitOfWork):
+    """A pooled connection used through its asyncpg driver, past the ORM session.
 
     A connection that fails (PostgreSQL restarted, network gone) is invalidated, so the pool
     replaces it instead of handing it out again, and the call answers UNAVAILABLE.
@@ -88,6 +97,7 @@ class SqlReadUnitOfWork(UnitOfWork):
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
+        self._driver: Any = None  # the asyncpg.Connection
 
     async def __aenter__(self) -> UnitOfWork:
         try:
@@ -96,8 +106,12 @@ class SqlReadUnitOfWork(UnitOfWork):
         except (*_UNREACHABLE, sa_exc.DBAPIError) as exc:
             await self._close(invalidate=True)
             raise DatabaseUnavailableError from exc
-        self.articles = SqlArticleReader(raw.driver_connection)
+        self._driver = raw.driver_connection
+        self._opened(self._driver)
         return self
+
+    def _opened(self, driver: Any) -> None:
+        """Build the repositories on the driver connection."""
 
     async def __aexit__(
         self,
@@ -105,24 +119,57 @@ class SqlReadUnitOfWork(UnitOfWork):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        unreachable = isinstance(exc, _DRIVER_UNREACHABLE)
-        await self._close(invalidate=unreachable)
-        if unreachable:
+        # A call cancelled mid-statement (its deadline passed) or a driver failure leaves the
+        # connection's protocol state unknown: it never goes back to the pool.
+        broken = exc is not None and not isinstance(exc, (ArticleError, asyncpg.PostgresError))
+        invalidate = broken
+        try:
+            if not broken and self._driver is not None and self._driver.is_in_transaction():
+                await self._driver.execute("ROLLBACK")  # never hand the pool an open transaction
+        except Exception:  # noqa: BLE001 - whatever failed, the connection is not reusable
+            invalidate = True
+        finally:
+            await self._close(invalidate=invalidate)
+        if isinstance(exc, (*_DRIVER_UNREACHABLE, asyncpg.InternalClientError)):
             raise DatabaseUnavailableError from exc
 
     async def _close(self, *, invalidate: bool) -> None:
-        connection, self._connection = self._connection, None
+        connection, self._connection, self._driver = self._connection, None, None
         if connection is None:
             return
         try:
             if invalidate:
                 await connection.invalidate()
-            await connection.close()  # back to the pool (nothing to roll back)
+            await connection.close()  # back to the pool
         except (*_UNREACHABLE, *_DRIVER_UNREACHABLE, sa_exc.DBAPIError):
             pass  # the connection is gone either way; the pool replaces it
 
     async def commit(self) -> None:
-        pass  # nothing was written
+        pass
 
     async def rollback(self) -> None:
         pass
+
+
+class SqlReadUnitOfWork(_DriverUnit):
+    """Reads only: no BEGIN/COMMIT, each statement its own snapshot."""
+
+    def _opened(self, driver: Any) -> None:
+        self.articles = SqlArticleReader(driver)
+
+
+class SqlCreateUnitOfWork(_DriverUnit):
+    """CreateArticle in three round trips (see SqlArticleCreator); `commit()` sends COMMIT,
+    leaving without it rolls back. Only add_article: it has no repositories."""
+
+    def _opened(self, driver: Any) -> None:
+        self._creator = SqlArticleCreator(driver)
+
+    async def add_article(
+        self, author_id: int, new: NewArticle, request_id: uuid.UUID | None
+    ) -> Article | None:
+        return await self._creator.add(author_id, new, request_id)
+
+    async def commit(self) -> None:
+        assert self._driver is not None, "commit() outside `async with`"
+        await self._driver.execute("COMMIT")

@@ -27,6 +27,17 @@ ROWS = {
     "ceiling: trivial via Envoy",
     "ceiling: PG",
 }
+# The smoke run tops up from 20 to 200 articles and measures the reads again.
+SCALED = {
+    "gRPC GetArticle @200",
+    "gRPC ListArticles (20) @200",
+    "REST GET /articles/{id} @200",
+    "REST GET /articles/?limit=20 @200",
+    "peer GET /articles/{id} @200",
+    "peer GET /articles/?limit=20 @200",
+    "gRPC ListArticles skip=100 @200",
+    "gRPC ListArticles page_token at 100 @200",
+}
 
 
 def test_bench_smoke_run_measures_every_row_without_errors(tmp_path: Path) -> None:
@@ -42,11 +53,17 @@ def test_bench_smoke_run_measures_every_row_without_errors(tmp_path: Path) -> No
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     results = json.loads((out / "latest.json").read_text())
     rows = {row["name"]: row for row in results["rows"]}
-    assert set(rows) == ROWS
+    assert set(rows) == ROWS | SCALED
     for name, row in rows.items():
         assert row["rps"] > 0, name
         assert row["errors"] == 0, (name, row)
         assert not any("unverified" in note for note in row["notes"]), (name, row["notes"])
     table = (out / "latest.md").read_text()
-    for name in ROWS:
+    for name in ROWS | SCALED:
         assert f"| {name} |" in table
+    assert "Deep paging: the page token answers" in table
+    assert "CPU milliseconds per request" in table
+    assert rows["gRPC GetArticle"]["cpu_ms"].get("articles", 0) > 0  # /proc found the workers
+    assert rows["ceiling: trivial via Envoy"]["cpu_ms"].get("envoy (trivial)", 0) > 0
+    assert (out / "latest.png").read_bytes().startswith(b"\x89PNG")
+    assert "### ours, page token at 100" in (out / "latest-plans.md").read_text()

@@ -70,7 +70,7 @@ def test_list_answers_a_bare_array_paged_by_query_parameters(document):
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"type": "array", "items": {"$ref": "#/components/schemas/Article"}}
     params = {p["name"]: p for p in operation["parameters"]}
-    assert set(params) == {"skip", "limit"}
+    assert set(params) == {"skip", "limit", "page_token"}
     assert {p["in"] for p in params.values()} == {"query"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -91,7 +92,8 @@ async def test_sigterm_stops_the_process_gracefully(
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), 20)
         assert code == 0, log.read_text()
-        assert '"msg": "stopped"' in log.read_text()
+        messages = [json.loads(line)["msg"] for line in log.read_text().splitlines()]
+        assert messages[-1] == "stopped"
     finally:
         if process.returncode is None:
             process.kill()

@@ -91,19 +91,27 @@ class ListArticlesRequest(_message.Message):
 
     SKIP_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     skip: _builtins.int
     """How many articles to pass over, newest first; 0 or more (default 0)."""
     limit: _builtins.int
     """How many articles to return: 1-100 (default 100 when not sent)."""
+    page_token: _builtins.str
+    """Where to continue: a `next_page_token` from an earlier answer (opaque;
+    empty means the first page). The page starts right after the article
+    the token was made from, then `skip` more are passed over. A token that
+    is not one of ours answers INVALID_ARGUMENT naming page_token.
+    """
     def __init__(
         self,
         *,
         skip: _builtins.int = ...,
         limit: _builtins.int | None = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "limit", b"limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "limit", b"limit", "skip", b"skip"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "limit", b"limit", "page_token", b"page_token", "skip", b"skip"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__limit: _TypeAlias = _typing.Literal["limit"]  # noqa: Y015
     _WhichOneofArgType__limit: _TypeAlias = _typing.Literal["_limit", b"_limit"]  # noqa: Y015
@@ -118,6 +126,12 @@ class ListArticlesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ARTICLES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Send this as `page_token` to get the next page; empty on the last page.
+    Over REST it is the `x-next-page-token` header instead, since the body
+    is the bare array of articles.
+    """
     @_builtins.property
     def articles(self) -> _containers.RepeatedCompositeFieldContainer[Global___Article]:
         """The page of articles, newest first."""
@@ -126,10 +140,11 @@ class ListArticlesResponse(_message.Message):
         self,
         *,
         articles: _abc.Iterable[Global___Article] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["articles", b"articles"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["articles", b"articles", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

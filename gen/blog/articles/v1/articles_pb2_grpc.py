@@ -81,6 +81,15 @@ class ArticleServiceServicer:
 
     def ListArticles(self, request, context):
         """Lists published articles, and the caller's own drafts, newest first.
+
+        Two ways to page: `skip` + `limit` (simple, but the database still walks
+        past every skipped article, so deep pages get slower), or `page_token`:
+        send the previous answer's `next_page_token` to get the page after it, as
+        fast on page 50,000 as on page 1, and with no article repeated or missed
+        when new ones are published meanwhile (those appear on page 1). Over REST
+        the body stays a JSON array of articles and the token comes in the
+        `x-next-page-token` response header (absent on the last page); pass it
+        back as `?page_token=`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

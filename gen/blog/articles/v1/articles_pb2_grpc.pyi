@@ -42,7 +42,17 @@ class ArticleServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ArticleServiceAsyncStub: ...
     ListArticles: _grpc.UnaryUnaryMultiCallable[_articles_pb2.ListArticlesRequest, _articles_pb2.ListArticlesResponse]
-    """Lists published articles, and the caller's own drafts, newest first."""
+    """Lists published articles, and the caller's own drafts, newest first.
+
+    Two ways to page: `skip` + `limit` (simple, but the database still walks
+    past every skipped article, so deep pages get slower), or `page_token`:
+    send the previous answer's `next_page_token` to get the page after it, as
+    fast on page 50,000 as on page 1, and with no article repeated or missed
+    when new ones are published meanwhile (those appear on page 1). Over REST
+    the body stays a JSON array of articles and the token comes in the
+    `x-next-page-token` response header (absent on the last page); pass it
+    back as `?page_token=`.
+    """
     GetArticle: _grpc.UnaryUnaryMultiCallable[_articles_pb2.GetArticleRequest, _articles_pb2.Article]
     """Returns one article. NOT_FOUND if it does not exist or is someone
     else's draft.
@@ -75,7 +85,17 @@ class ArticleServiceAsyncStub(ArticleServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListArticles: _aio.UnaryUnaryMultiCallable[_articles_pb2.ListArticlesRequest, _articles_pb2.ListArticlesResponse]  # type: ignore[assignment]
-    """Lists published articles, and the caller's own drafts, newest first."""
+    """Lists published articles, and the caller's own drafts, newest first.
+
+    Two ways to page: `skip` + `limit` (simple, but the database still walks
+    past every skipped article, so deep pages get slower), or `page_token`:
+    send the previous answer's `next_page_token` to get the page after it, as
+    fast on page 50,000 as on page 1, and with no article repeated or missed
+    when new ones are published meanwhile (those appear on page 1). Over REST
+    the body stays a JSON array of articles and the token comes in the
+    `x-next-page-token` response header (absent on the last page); pass it
+    back as `?page_token=`.
+    """
     GetArticle: _aio.UnaryUnaryMultiCallable[_articles_pb2.GetArticleRequest, _articles_pb2.Article]  # type: ignore[assignment]
     """Returns one article. NOT_FOUND if it does not exist or is someone
     else's draft.
@@ -111,7 +131,17 @@ class ArticleServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _articles_pb2.ListArticlesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_articles_pb2.ListArticlesResponse, _abc.Awaitable[_articles_pb2.ListArticlesResponse]]:
-        """Lists published articles, and the caller's own drafts, newest first."""
+        """Lists published articles, and the caller's own drafts, newest first.
+
+        Two ways to page: `skip` + `limit` (simple, but the database still walks
+        past every skipped article, so deep pages get slower), or `page_token`:
+        send the previous answer's `next_page_token` to get the page after it, as
+        fast on page 50,000 as on page 1, and with no article repeated or missed
+        when new ones are published meanwhile (those appear on page 1). Over REST
+        the body stays a JSON array of articles and the token comes in the
+        `x-next-page-token` response header (absent on the last page); pass it
+        back as `?page_token=`.
+        """
 
     @_abc_1.abstractmethod
     def GetArticle(
