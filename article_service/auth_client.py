@@ -4,6 +4,12 @@ The keys are fetched over gRPC (ListPublicKeys, with a deadline) and cached. A t
 whose `kid` is not in the cache triggers a refresh, at most once every
 `min_refresh_seconds`, so a flood of forged kids cannot hammer the auth service. The
 algorithm is pinned to EdDSA; a kid is only ever looked up in the fetched set.
+
+While the auth service is unreachable, keys already fetched keep verifying. A kid the
+cache does not know then answers UNAVAILABLE, not UNAUTHENTICATED: it may be a real key
+(a worker started during the outage has none yet), and a client must not throw a valid
+token away because auth is down. After a failed fetch the next one may come sooner
+(`retry_after_failure_seconds`), so service resumes quickly once auth is back.
 """
 
 from __future__ import annotations
@@ -65,16 +71,21 @@ class PublicKeyCache:
         source: KeySource,
         *,
         min_refresh_seconds: float,
+        retry_after_failure_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._min_refresh = min_refresh_seconds
+        self._retry_after_failure = min(retry_after_failure_seconds, min_refresh_seconds)
         self._clock = clock
         self._keys: Mapping[str, Ed25519PublicKey] = {}
         self._fetched_at: float | None = None
+        self._last_failed = False
         self._lock = asyncio.Lock()
 
     async def get(self, kid: str) -> Ed25519PublicKey | None:
+        """The key, or None for a kid the auth service does not publish; AuthUnavailableError
+        when the kid is unknown and the auth service could not be asked."""
         key = self._keys.get(kid)
         if key is not None:
             return key
@@ -82,12 +93,22 @@ class PublicKeyCache:
             key = self._keys.get(kid)
             if key is None and self._may_refresh():
                 self._fetched_at = self._clock()
-                self._keys = await self._source()
+                try:
+                    self._keys = await self._source()
+                except AuthUnavailableError:
+                    self._last_failed = True
+                    raise
+                self._last_failed = False
                 key = self._keys.get(kid)
+            if key is None and self._last_failed:
+                raise AuthUnavailableError  # unknown only because auth could not be asked
         return key
 
     def _may_refresh(self) -> bool:
-        return self._fetched_at is None or self._clock() - self._fetched_at >= self._min_refresh
+        if self._fetched_at is None:
+            return True
+        wait = self._retry_after_failure if self._last_failed else self._min_refresh
+        return self._clock() - self._fetched_at >= wait
 
 
 class TokenVerifier:

@@ -1,8 +1,11 @@
 """The server interceptor every call passes: error translation and one log line per call.
 
 Errors the service raises on purpose are translated by the service's own `to_status`
-function (its errors module); anything else is logged with its traceback and answered
-as INTERNAL with a generic message, so no stack trace or SQL ever reaches a client.
+function (its errors module). A database that cannot be reached (PostgreSQL restarting,
+a refused or broken connection) answers UNAVAILABLE even when a service did not translate
+it, so clients retry instead of seeing INTERNAL. Anything else is logged with its traceback
+and answered as INTERNAL with a generic message, so no stack trace or SQL ever reaches a
+client.
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc_status import rpc_status
 
+from svckit.database import is_unreachable
 from svckit.status import RichStatus
 
 log = logging.getLogger("svckit.calls")
+DATABASE_UNAVAILABLE = RichStatus(
+    grpc.StatusCode.UNAVAILABLE, "The database is unavailable, try again later"
+)
 
 ToStatus = Callable[[Exception], RichStatus | None]
 # A registered handler may be sync or async and typed for any message; the wrapper only
@@ -68,6 +75,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 raise
             except Exception as exc:  # translated below, never leaked
                 status = to_status(exc)
+                if status is None and is_unreachable(exc):
+                    log.warning(
+                        "database unreachable",
+                        extra={"method": method, "error": type(exc).__name__},
+                    )
+                    status = DATABASE_UNAVAILABLE
                 if status is None:
                     log.exception("unexpected error", extra={"method": method})
                     status = RichStatus(grpc.StatusCode.INTERNAL, "Internal error")

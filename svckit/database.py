@@ -1,4 +1,5 @@
-"""Connection settings both services give asyncpg: fail fast, and no statement runs forever."""
+"""Both services' database plumbing: asyncpg settings that fail fast (no statement runs
+forever), and telling "the database cannot be reached" apart from a wrong query."""
 
 from __future__ import annotations
 
@@ -11,3 +12,27 @@ def asyncpg_connect_args(statement_timeout_seconds: float) -> dict[str, object]:
         "command_timeout": statement_timeout_seconds,
         "server_settings": {"statement_timeout": str(int(statement_timeout_seconds * 1000))},
     }
+
+
+# SQLSTATEs that mean "the server cannot serve this now", not "the query is wrong": class 08
+# (connection exceptions), 53 (insufficient resources, e.g. too many connections), 57014
+# (statement timeout) and 57P01-57P03 (shutting down, crashed, starting up).
+_UNREACHABLE_SQLSTATES = ("08", "53", "57014", "57P01", "57P02", "57P03")
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True if `exc`, or anything in its cause chain, says the database could not be reached
+    (a refused or broken connection, a timeout, PostgreSQL shutting down or starting up)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | TimeoutError):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES):
+            return True
+        if getattr(current, "connection_invalidated", False) is True:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -147,6 +147,24 @@ async def test_an_unreachable_auth_service_is_unavailable_not_unauthenticated(ve
         await verifier.user_id(_token())
 
 
+async def test_unknown_kids_are_unavailable_while_the_keys_cannot_be_fetched(
+    verifier, source, clock
+):
+    # A worker started while auth is down has no keys: a valid token is not "bad", auth is
+    # away; it must answer UNAVAILABLE (retry) and never UNAUTHENTICATED (log in again).
+    source.down = True
+    for _ in range(3):
+        with pytest.raises(AuthUnavailableError):
+            await verifier.user_id(_token())
+    assert source.fetches == 1  # still rate-limited
+    source.down = False
+    clock.now += 1  # after a failure, the next fetch comes sooner than min_refresh_seconds
+    assert await verifier.user_id(_token()) == 42
+    assert source.fetches == 2
+    with pytest.raises(NotAuthenticatedError):  # auth answered: an unknown kid is refused
+        await verifier.user_id(_token(kid="forged"))
+
+
 def _cached_verifier(
     source: Source, refused: set[int], wall: Clock, size: int = 2
 ) -> TokenVerifier:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -32,6 +33,12 @@ async def crash(request: bytes, context: Any) -> bytes:
     raise RuntimeError("SELECT secret FROM users -- boom")
 
 
+async def database_starting(request: bytes, context: Any) -> bytes:
+    # What SQLAlchemy raises when PostgreSQL refuses connections while it starts or stops.
+    cause = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+    raise RuntimeError("(sqlalchemy...Error) the database system is starting up") from cause
+
+
 async def echo(request: bytes, context: Any) -> bytes:
     return request
 
@@ -41,6 +48,7 @@ async def channel() -> AsyncIterator[grpc.aio.Channel]:
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "MissingError": grpc.unary_unary_rpc_method_handler(fail_on_purpose),
         "Crash": grpc.unary_unary_rpc_method_handler(crash),
+        "DatabaseStarting": grpc.unary_unary_rpc_method_handler(database_starting),
         "Echo": grpc.unary_unary_rpc_method_handler(echo),
     }
     server = grpc.aio.server(interceptors=[CallInterceptor(to_status)])
@@ -72,6 +80,13 @@ async def test_unexpected_error_is_internal_without_details(channel, caplog):
     assert caught.value.details() == "Internal error"
     assert "SELECT" not in (caught.value.debug_error_string() or "")
     assert any(r.message == "unexpected error" for r in caplog.records)
+
+
+async def test_an_untranslated_unreachable_database_is_unavailable_not_internal(channel):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await channel.unary_unary("/test.T/DatabaseStarting")(b"x")
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert caught.value.details() == "The database is unavailable, try again later"
 
 
 async def test_every_call_is_logged_with_method_and_code(channel, caplog):
