@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Tools installed in the venv (buf, envoy, protoc plugins) come first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: bench run test check lint typecheck protos protos-check buf pytest lock release-protos clean
+.PHONY: bench faults soak run test check lint typecheck protos protos-check buf pytest lock release-protos clean
 
 run: $(STAMP) build/descriptors.binpb
 	$(BIN)/python -m devstack run
@@ -16,6 +16,18 @@ test: $(STAMP) check pytest
 # Our stack vs the FastAPI peer, with ceilings; options: make bench BENCH_ARGS="--articles 100000"
 bench: $(STAMP) build/descriptors.binpb
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The fault suite: real processes, kill -9 / PostgreSQL restarts and freezes / SIGTERM under
+# load, then a set check of every acknowledged write; then the deep schemathesis run against
+# the gateway (10 min budget). Options: make faults FAULTS_ARGS="--quick"
+faults: $(STAMP) build/descriptors.binpb
+	$(BIN)/python -m faults $(FAULTS_ARGS)
+	$(BIN)/python -m faults.fuzz --deep
+
+# Mixed traffic through the gateway for a set time: throughput, p50/p99, statuses, the
+# services' memory, and nothing lost; options: make soak SOAK_ARGS="--minutes 30"
+soak: $(STAMP) build/descriptors.binpb
+	$(BIN)/python -m soak $(SOAK_ARGS)
 
 check: lint typecheck protos-check buf
 

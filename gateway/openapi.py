@@ -1,9 +1,12 @@
 """Generate the OpenAPI 3.1 document from the descriptor set: HTTP annotations and comments.
 
-What a proto cannot say is kept in one small table: the REST status of success (the
-services send 201/204 through `x-http-status`), who may call, and which errors an RPC
-documents. Everything else (paths, parameters, bodies, schemas, descriptions) comes
-from the protos, so the document changes when they do.
+What a proto cannot say is kept in small tables: the REST status of success (the
+services send 201/204 through `x-http-status`), who may call, which errors an RPC
+documents (SEMANTICS); what the services check in each input field (CONSTRAINTS, so
+input the document calls valid is accepted, which the fuzzer in faults/fuzz.py relies
+on); and the links between operations (LINKS). Everything else (paths, parameters,
+bodies, schemas, descriptions) comes from the protos, so the document changes when
+they do.
 """
 
 from __future__ import annotations
@@ -19,17 +22,24 @@ if TYPE_CHECKING:
 
 Auth = Literal["none", "optional", "required"]
 ERRORS = {
-    400: "Invalid input (a field violation names the field), unknown query parameter or "
-    "JSON field, or malformed JSON",
+    400: "Invalid input (a field violation names the field), unknown query parameter, "
+    "or malformed JSON",
     401: "Missing, expired or invalid bearer token, or wrong credentials",
     403: "The caller is not the author",
     404: "Not found (also someone else's draft)",
     409: "Conflict: the username or email is already taken (register), or the article "
     "was changed by someone else since its etag was read (reload and retry)",
     413: "Request body larger than the gateway's limit",
-    429: "Too many failed logins for this account name, or too many login requests "
-    "(the gateway's limit, with Retry-After); try again later",
+    429: "Too many failed logins for this account name, too many login requests "
+    "(the gateway's limit, with Retry-After), or the service is at its bound of concurrent "
+    "calls; try again later",
+    431: "Request headers (the URL included) larger than the gateway's limit",
+    503: "The service or its database is unreachable for now; retry later",
+    504: "The service did not answer in time; retry later (a write may have happened: "
+    "retry a create with the same request_id)",
 }
+# What any operation may answer, whatever it does: overload, limits, outages.
+ANY_OPERATION = (429, 431, 503, 504)
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,96 @@ SEMANTICS: dict[str, Semantics] = {
     "blog.articles.v1.ArticleService.UpdateArticle": Semantics(200, "required", (403, 404, 409)),
     "blog.articles.v1.ArticleService.DeleteArticle": Semantics(204, "required", (403, 404)),
 }
+# What the services check in the fields a client sends, as JSON Schema, so that input the
+# document calls valid is accepted (a fuzzer relies on it). Keyed by message.field; applied
+# to request bodies and parameters only. Text never holds NUL (PostgreSQL cannot store it).
+# The password's real limit is 72 bytes in UTF-8, which JSON Schema cannot count: maxLength
+# (characters) is the part it can say, the description says the rest.
+_NO_NUL = "^[^\\u0000]*$"
+# The characters Python's str.strip() and re's \s take for white space, spelled out: JSON
+# Schema's \s (ECMA-262) differs from Python's in \u001c-\u001f, \u0085 and \ufeff.
+_WS = (
+    "\\t\\n\\u000b\\f\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+_NOT_BLANK = f"^[^\\u0000]*[^{_WS}\\u0000][^\\u0000]*$"
+_EMAIL_PART = f"[^@{_WS}\\u0000]+"
+_TITLE = {"minLength": 1, "maxLength": 200, "pattern": _NOT_BLANK}
+_CONTENT = {"minLength": 10, "pattern": _NO_NUL}
+_UUID = {"anyOf": [{"const": ""}, {"format": "uuid"}]}  # empty means none
+CONSTRAINTS: dict[str, dict[str, Any]] = {
+    # The service strips surrounding white space from the email and username first.
+    "blog.auth.v1.RegisterRequest.email": {
+        "maxLength": 254,
+        "pattern": f"^[{_WS}]*{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}[{_WS}]*$",
+    },
+    "blog.auth.v1.RegisterRequest.username": {
+        "pattern": f"^[{_WS}]*[A-Za-z0-9_.-]{{3,50}}[{_WS}]*$"
+    },
+    "blog.auth.v1.RegisterRequest.password": {"minLength": 8, "maxLength": 72, "pattern": _NO_NUL},
+    "blog.auth.v1.RegisterRequest.request_id": _UUID,
+    "blog.auth.v1.LoginRequest.username": {"pattern": _NOT_BLANK},
+    "blog.auth.v1.LoginRequest.password": {"minLength": 1, "pattern": _NO_NUL},
+    "blog.articles.v1.CreateArticleRequest.title": _TITLE,
+    "blog.articles.v1.CreateArticleRequest.content": _CONTENT,
+    "blog.articles.v1.CreateArticleRequest.request_id": _UUID,
+    "blog.articles.v1.UpdateArticleRequest.title": _TITLE,
+    "blog.articles.v1.UpdateArticleRequest.content": _CONTENT,
+    "blog.articles.v1.ListArticlesRequest.skip": {"minimum": 0},
+    "blog.articles.v1.ListArticlesRequest.limit": {"minimum": 1, "maximum": 100},
+}
+# Plain proto3 fields a client may leave out: empty means "none" (proto3 JSON takes a
+# missing field as empty, so only `optional` fields and these are not required).
+NOT_REQUIRED = {
+    "blog.auth.v1.RegisterRequest.request_id",
+    "blog.articles.v1.CreateArticleRequest.request_id",
+}
+# OpenAPI links (what a response lets a client call next), for readers and for stateful
+# fuzzing: keyed by operationId, then by success status.
+_ARTICLE_ID = {"id": "$response.body#/id"}
+LINKS: dict[str, dict[str, Any]] = {
+    "Register": {
+        "LoginWithForm": {
+            "operationId": "LoginWithForm",
+            "requestBody": {
+                "username": "$request.body#/username",
+                "password": "$request.body#/password",
+            },
+            "description": "Log in as the new user.",
+        },
+    },
+    "CreateArticle": {
+        "GetArticle": {"operationId": "GetArticle", "parameters": _ARTICLE_ID},
+        "UpdateArticle": {
+            "operationId": "UpdateArticle",
+            "parameters": _ARTICLE_ID,
+            "requestBody": {"etag": "$response.body#/etag"},
+            "description": "Change the new article (the etag guards against lost updates).",
+        },
+        "DeleteArticle": {"operationId": "DeleteArticle", "parameters": _ARTICLE_ID},
+    },
+    "GetArticle": {
+        "UpdateArticle": {"operationId": "UpdateArticle", "parameters": _ARTICLE_ID},
+        "DeleteArticle": {"operationId": "DeleteArticle", "parameters": _ARTICLE_ID},
+    },
+    "UpdateArticle": {
+        "GetArticle": {"operationId": "GetArticle", "parameters": _ARTICLE_ID},
+        "UpdateArticle": {
+            "operationId": "UpdateArticle",
+            "parameters": _ARTICLE_ID,
+            "requestBody": {"etag": "$response.body#/etag"},
+        },
+        "DeleteArticle": {"operationId": "DeleteArticle", "parameters": _ARTICLE_ID},
+    },
+    "ListArticles": {
+        "NextPage": {
+            "operationId": "ListArticles",
+            "parameters": {"page_token": "$response.header.x-next-page-token"},
+            "description": "The next page (absent on the last page).",
+        },
+    },
+}
+NEXT_PAGE_HEADER = "x-next-page-token"
 # HttpBody requests carry raw bytes; this names the message whose fields they hold.
 RAW_BODY_FIELDS = {"blog.auth.v1.AuthService.LoginWithForm": "blog.auth.v1.LoginRequest"}
 HTTP_BODY = "google.api.HttpBody"
@@ -152,10 +252,46 @@ def _parameters(descriptors: Descriptors, route: HttpRoute) -> list[dict[str, An
                 "in": where,
                 "required": required,
                 "description": description,
-                "schema": field_schema(descriptors, field, {}),
+                "schema": {
+                    **field_schema(descriptors, field, {}),
+                    **CONSTRAINTS.get(f"{route.input_type}.{field.name}", {}),
+                },
             }
         )
     return params
+
+
+def _refine(schema: dict[str, Any], message: str) -> dict[str, Any]:
+    """A request message's schema with what the service checks (CONSTRAINTS, NOT_REQUIRED)."""
+    required = [
+        name for name in schema.get("required", []) if f"{message}.{name}" not in NOT_REQUIRED
+    ]
+    properties = {
+        name: _nullable({**value, **CONSTRAINTS.get(f"{message}.{name}", {})}, name in required)
+        for name, value in schema.get("properties", {}).items()
+    }
+    # The transcoder refuses a property named "" (other unknown names are ignored).
+    refined = {**schema, "properties": properties, "propertyNames": {"minLength": 1}}
+    if required:
+        refined["required"] = required
+    else:
+        refined.pop("required", None)
+    return refined
+
+
+def _nullable(schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    """proto3 JSON reads null as "not sent": a field that may be left out may be null."""
+    kind = schema.get("type")
+    if required or not isinstance(kind, str):
+        return schema
+    return {**schema, "type": [kind, "null"]}
+
+
+def _refined_ref(descriptors: Descriptors, name: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    reference = ref(descriptors, name, schemas)
+    short = reference["$ref"].rsplit("/", 1)[-1]
+    schemas[short] = _refine(schemas[short], name)
+    return reference
 
 
 def _request_body(
@@ -167,7 +303,7 @@ def _request_body(
     if route.body != "*":
         field = next(f for f in message.field if f.name == route.body)
         if field.type_name.lstrip(".") == HTTP_BODY:
-            fields = ref(descriptors, RAW_BODY_FIELDS[route.rpc], schemas)
+            fields = _refined_ref(descriptors, RAW_BODY_FIELDS[route.rpc], schemas)
             return {
                 "required": True,
                 "content": {
@@ -177,10 +313,19 @@ def _request_body(
             }
         schema = field_schema(descriptors, field, schemas)
     elif route.path_params:
-        schema = message_schema(descriptors, route.input_type, schemas, set(route.path_params))
+        schema = _refine(
+            message_schema(descriptors, route.input_type, schemas, set(route.path_params)),
+            route.input_type,
+        )
     else:
-        schema = ref(descriptors, route.input_type, schemas)
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+        schema = _refined_ref(descriptors, route.input_type, schemas)
+    # A body of only optional fields may be left out: it is the empty message (PATCH with
+    # nothing to change answers the article as it is).
+    resolved = schemas[schema["$ref"].rsplit("/", 1)[-1]] if "$ref" in schema else schema
+    return {
+        "required": bool(resolved.get("required")),
+        "content": {"application/json": {"schema": schema}},
+    }
 
 
 def _responses(
@@ -205,7 +350,17 @@ def _responses(
             "description": description,
             "content": {"application/json": {"schema": schema}},
         }
-    codes = {400, *semantics.errors}
+        if route.response_body and any(f.name == "next_page_token" for f in output.field):
+            responses[str(semantics.success)]["headers"] = {
+                NEXT_PAGE_HEADER: {
+                    "description": "The next page's page_token; absent on the last page.",
+                    "schema": {"type": "string", "minLength": 1},
+                }
+            }
+    links = LINKS.get(route.method)
+    if links:
+        responses[str(semantics.success)]["links"] = links
+    codes = {400, *semantics.errors, *ANY_OPERATION}
     if semantics.auth != "none":
         codes.add(401)
     if route.body:

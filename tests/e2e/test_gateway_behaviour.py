@@ -42,12 +42,17 @@ async def test_a_malformed_json_body_is_a_400(http, alice, body):
 
 
 @pytest.mark.parametrize(
-    ("method", "path"),
-    [("PUT", "/articles/1"), ("POST", "/articles/1"), ("PATCH", "/articles"), ("GET", "/nope")],
+    ("method", "path", "status"),
+    [
+        ("PUT", "/articles/1", 405),
+        ("POST", "/articles/1", 405),
+        ("PATCH", "/articles", 405),
+        ("GET", "/nope", 404),
+    ],
 )
-async def test_a_wrong_method_or_path_is_a_json_404_never_a_5xx(http, method, path):
+async def test_a_wrong_method_is_a_json_405_and_a_wrong_path_a_404(http, method, path, status):
     reply = await http.request(method, path, json={})
-    assert reply.status_code == 404
+    assert reply.status_code == status
     assert reply.headers["content-type"] == "application/json"
     assert reply.json()["message"]
 
