@@ -99,8 +99,10 @@ def _create_server(
         interceptors=[CallInterceptor(errors.to_status)],
         options=[
             ("grpc.so_reuseport", reuse_port),
-            # Accept the article service's keepalive pings on the long user-feed stream.
+            # Accept the article service's keepalive pings on the long user-feed stream, and
+            # never answer early ones with GOAWAY (seen under load: timers bunch up).
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+            ("grpc.http2.max_ping_strikes", 0),
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
