@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -317,14 +317,7 @@ async def register_with_retries(
         if attempt.code in ("ALREADY_EXISTS", "HTTP 409") and any(
             a.outcome is Outcome.INDETERMINATE for a in write.attempts
         ):
-            attempt = Attempt(
-                attempt.kind,
-                attempt.via,
-                attempt.started,
-                attempt.ended,
-                attempt.code,
-                Outcome.INDETERMINATE,
-            )
+            attempt = replace(attempt, outcome=Outcome.INDETERMINATE)
         write.attempts.append(attempt)
         if attempt.outcome is not Outcome.INDETERMINATE or time.monotonic() >= retry_until:
             return attempt
@@ -936,14 +929,7 @@ async def deletions_chaos(ctx: Ctx) -> Result:
                 a.outcome is Outcome.INDETERMINATE for a in write.attempts
             )
             if landed_before:
-                attempt = Attempt(
-                    attempt.kind,
-                    attempt.via,
-                    attempt.started,
-                    attempt.ended,
-                    attempt.code,
-                    Outcome.INDETERMINATE,
-                )
+                attempt = replace(attempt, outcome=Outcome.INDETERMINATE)
             write.attempts.append(attempt)
             if attempt.outcome is Outcome.OK:
                 deleted_ack.add(user.id)
