@@ -321,14 +321,6 @@ async def list_page(
     return Listing(shown, encode_page_token(last.created_at, last.id))
 
 
-async def list_articles(
-    uow: UnitOfWork, caller: int | None, skip: int, limit: int | None
-) -> list[Article]:
-    page = page_of(skip, limit)
-    async with uow.read_only() as reader:
-        return await reader.articles.list_visible(caller, page)
-
-
 async def update_article(
     uow: UnitOfWork,
     caller: int,

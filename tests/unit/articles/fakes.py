@@ -40,6 +40,8 @@ class FakeArticleRepository(ArticleRepository):
     async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
         visible = [a for a in self.rows.values() if a.visible_to(viewer)]
         visible.sort(key=lambda a: (a.created_at, a.id), reverse=True)
+        if page.after is not None:
+            visible = [a for a in visible if (a.created_at, a.id) < page.after]
         return visible[page.skip : page.skip + page.limit]
 
     async def update_own(

@@ -86,16 +86,22 @@ async def test_list_shows_published_and_own_drafts_newest_first(uow):
     mine = await _create(uow)
     bobs_draft = await _create(uow, author=BOB)
     bobs_public = await _create(uow, author=BOB, published=True)
-    listed = await operations.list_articles(uow, ALICE, 0, None)
+    listed = (await operations.list_page(uow, ALICE, 0, None)).articles
     assert [a.id for a in listed] == [bobs_public.id, mine.id]
-    assert bobs_draft.id not in [a.id for a in await operations.list_articles(uow, None, 0, None)]
+    anonymous = (await operations.list_page(uow, None, 0, None)).articles
+    assert bobs_draft.id not in [a.id for a in anonymous]
 
 
 async def test_list_defaults_to_a_hundred_articles(uow):
     for _ in range(105):
         await _create(uow, published=True)
-    assert len(await operations.list_articles(uow, None, 0, None)) == 100
-    assert len(await operations.list_articles(uow, None, 100, None)) == 5
+    first = await operations.list_page(uow, None, 0, None)
+    assert len(first.articles) == 100
+    rest = await operations.list_page(uow, None, 0, None, first.next_page_token)
+    assert len(rest.articles) == 5
+    assert rest.next_page_token == ""  # the last page says so
+    assert {a.id for a in first.articles}.isdisjoint(a.id for a in rest.articles)
+    assert len((await operations.list_page(uow, None, 100, None)).articles) == 5
 
 
 @pytest.mark.parametrize(
@@ -103,7 +109,7 @@ async def test_list_defaults_to_a_hundred_articles(uow):
 )
 async def test_list_rejects_out_of_range_paging(uow, skip, limit, field):
     with pytest.raises(InvalidInputError) as exc_info:
-        await operations.list_articles(uow, None, skip, limit)
+        await operations.list_page(uow, None, skip, limit)
     assert _fields(exc_info) == {field}
 
 
