@@ -149,24 +149,8 @@ class SqlArticleRepository(ArticleRepository):
         return None if row is None else _article(row)
 
     async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
-        visible = (
-            articles.c.published
-            if viewer is None
-            else or_(articles.c.published, articles.c.author_id == viewer)
-        )
-        statement = _with_author(articles).where(visible)
-        if page.after is not None:
-            after = tuple_(
-                bindparam("after_created_at", page.after[0], type_=DateTime(timezone=True)),
-                bindparam("after_id", page.after[1], type_=Integer),
-            )
-            statement = statement.where(tuple_(articles.c.created_at, articles.c.id) < after)
-        statement = (
-            statement.order_by(articles.c.created_at.desc(), articles.c.id.desc())
-            .offset(page.skip)
-            .limit(page.limit)
-        )
-        return [_article(row) for row in await self._session.execute(statement)]
+        query, values = _listing_for(viewer, page)
+        return [_article(row) for row in await self._session.execute(query.statement, values)]
 
     async def update_own(
         self,
@@ -267,6 +251,7 @@ class Prepared:
     """A Core statement compiled once; `args(**values)` orders the values as $1, $2, ..."""
 
     def __init__(self, statement: Any) -> None:
+        self.statement = statement
         compiled = statement.compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
         self.sql = str(compiled)
         self._names = tuple(compiled.positiontup or ())
@@ -319,6 +304,19 @@ LISTINGS = {
     (True, False): _listing(_VISIBLE_TO_VIEWER, keyset=False),
     (True, True): _listing(_VISIBLE_TO_VIEWER, keyset=True),
 }
+
+
+def _listing_for(viewer: int | None, page: Page) -> tuple[Prepared, dict[str, Any]]:
+    """The listing statement for this viewer and page, and its values by name."""
+    after_created_at, after_id = page.after or (None, None)
+    values = {
+        "viewer": viewer,
+        "after_created_at": after_created_at,
+        "after_id": after_id,
+        "skip": page.skip,
+        "limit": page.limit,
+    }
+    return LISTINGS[viewer is not None, page.after is not None], values
 
 
 def _insert_unless_deleted(*, once: bool) -> Prepared:
@@ -402,16 +400,9 @@ class SqlArticleReader(ArticleRepository):
         return None if record is None else _record_article(record)
 
     async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
-        query = LISTINGS[viewer is not None, page.after is not None]
-        after_created_at, after_id = page.after or (None, None)
-        args = query.args(
-            viewer=viewer,
-            after_created_at=after_created_at,
-            after_id=after_id,
-            skip=page.skip,
-            limit=page.limit,
-        )
-        return [_record_article(r) for r in await self._connection.fetch(query.sql, *args)]
+        query, values = _listing_for(viewer, page)
+        records = await self._connection.fetch(query.sql, *query.args(**values))
+        return [_record_article(r) for r in records]
 
     async def add(
         self, new: NewArticle, author_id: int, request_id: uuid.UUID | None = None

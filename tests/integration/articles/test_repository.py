@@ -53,6 +53,10 @@ async def test_list_shows_published_and_own_drafts_newest_first(repo, session):
     anonymous = [a.id for a in await repo.list_visible(None, Page(0, 100))]
     assert mine_draft.id not in anonymous
     assert others_public.id in anonymous
+    # A keyset page starts right after the article it names.
+    first = page[0]
+    after = await repo.list_visible(me, Page(0, 100, after=(first.created_at, first.id)))
+    assert [a.id for a in after] == ids[1:]
 
 
 async def test_list_orders_by_creation_time_before_id(repo, session):
