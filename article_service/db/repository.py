@@ -334,13 +334,18 @@ def _insert_unless_deleted(*, once: bool) -> Prepared:
         values["request_id"] = bindparam("request_id", type_=Uuid)
     not_deleted = ~exists().where(deleted_users.c.user_id == bindparam("author_id", type_=Integer))
     source = select(*values.values()).where(not_deleted)
-    statement: Any = insert(articles).from_select(list(values), source)
+    statement: Any
     if once:
-        statement = pg_insert(articles).from_select(list(values), source)
-        statement = statement.on_conflict_do_nothing(
-            index_elements=[articles.c.author_id, articles.c.request_id],
-            index_where=articles.c.request_id.isnot(None),
+        statement = (
+            pg_insert(articles)
+            .from_select(list(values), source)
+            .on_conflict_do_nothing(
+                index_elements=[articles.c.author_id, articles.c.request_id],
+                index_where=articles.c.request_id.isnot(None),
+            )
         )
+    else:
+        statement = insert(articles).from_select(list(values), source)
     return Prepared(_changed(statement))
 
 
