@@ -20,7 +20,7 @@ from article_service import errors, operations
 from article_service.auth_client import PublicKeyCache, TokenVerifier, grpc_key_source
 from article_service.config import Settings
 from article_service.db.lock import try_advisory_lock
-from article_service.db.uow import SqlUnitOfWork
+from article_service.db.uow import BatchedReads, SqlUnitOfWork
 from article_service.deleted_users import DeletedUsers
 from article_service.servicer import ArticleServicer
 from article_service.user_feed import LOCK_KEY, FeedTiming, UserFeedConsumer
@@ -78,9 +78,10 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
         min_refresh_seconds=settings.keys_refresh_seconds,
     )
     sessions = async_sessionmaker(engine, expire_on_commit=False)
+    reads = BatchedReads(engine)
 
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(sessions)
+        return SqlUnitOfWork(sessions, reads)
 
     deleted = DeletedUsers(
         lambda seq: operations.deleted_users_after(uow(), seq),

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     CTE,
     Boolean,
     DateTime,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    any_,
     bindparam,
     delete,
     exists,
@@ -297,6 +299,10 @@ _VISIBLE_TO_VIEWER = or_(
     articles.c.published, articles.c.author_id == bindparam("viewer", type_=Integer)
 )
 GET_ARTICLE = Prepared(_GET)
+# Many articles by id in one statement (the batched GetArticle; see batching).
+GET_ARTICLES = Prepared(
+    _with_author(articles).where(articles.c.id == any_(bindparam("ids", type_=ARRAY(Integer))))
+)
 # (viewer or not, page token or not) -> the statement
 LISTINGS = {
     (False, False): _listing(articles.c.published, keyset=False),
@@ -393,21 +399,8 @@ class ReadOnlyError(RuntimeError):
         super().__init__("a write in a read-only unit of work")
 
 
-class SqlArticleReader(ArticleRepository):
-    """The reads of SqlArticleRepository, each one statement on an asyncpg connection outside
-    any transaction; the writes refuse (a read-only unit of work has none)."""
-
-    def __init__(self, connection: Any) -> None:  # an asyncpg.Connection
-        self._connection = connection
-
-    async def get(self, article_id: int) -> Article | None:
-        record = await self._connection.fetchrow(GET_ARTICLE.sql, *GET_ARTICLE.args(id=article_id))
-        return None if record is None else _record_article(record)
-
-    async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
-        query, values = _listing_for(viewer, page)
-        records = await self._connection.fetch(query.sql, *query.args(**values))
-        return [_record_article(r) for r in records]
+class ReadOnlyRepository(ArticleRepository):
+    """The writes of a repository that only reads: each refuses."""
 
     async def add(
         self, new: NewArticle, author_id: int, request_id: uuid.UUID | None = None
@@ -428,3 +421,26 @@ class SqlArticleReader(ArticleRepository):
 
     async def delete_by_author(self, author_id: int) -> int:
         raise ReadOnlyError
+
+
+class SqlArticleReader(ReadOnlyRepository):
+    """The reads of SqlArticleRepository, each one statement on an asyncpg connection outside
+    any transaction."""
+
+    def __init__(self, connection: Any) -> None:  # an asyncpg.Connection
+        self._connection = connection
+
+    async def get(self, article_id: int) -> Article | None:
+        record = await self._connection.fetchrow(GET_ARTICLE.sql, *GET_ARTICLE.args(id=article_id))
+        return None if record is None else _record_article(record)
+
+    async def get_many(self, article_ids: list[int]) -> dict[int, Article]:
+        """The articles of these ids that exist, by id, in one statement."""
+        args = GET_ARTICLES.args(ids=article_ids)
+        found = (_record_article(r) for r in await self._connection.fetch(GET_ARTICLES.sql, *args))
+        return {article.id: article for article in found}
+
+    async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
+        query, values = _listing_for(viewer, page)
+        records = await self._connection.fetch(query.sql, *query.args(**values))
+        return [_record_article(r) for r in records]

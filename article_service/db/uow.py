@@ -1,6 +1,7 @@
 """The SQL units of work: one AsyncSession and one transaction per RPC; for an RPC that only
-reads, one pooled connection whose statements each run on their own; for CreateArticle, one
-pooled connection and a three-round-trip transaction on its asyncpg driver."""
+reads, its statement batched with the same reads of other calls (BatchedReads) or, without
+batching, one pooled connection whose statements each run on their own; for CreateArticle,
+one pooled connection and a three-round-trip transaction on its asyncpg driver."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from article_service.db.batching import Batcher
 from article_service.db.repository import (
+    ReadOnlyRepository,
     SqlAccountRepository,
     SqlArticleCreator,
     SqlArticleReader,
     SqlArticleRepository,
 )
 from article_service.errors import ArticleError, DatabaseUnavailableError
-from article_service.models import Article, NewArticle
+from article_service.models import Article, NewArticle, Page
 from article_service.operations import UnitOfWork
 
 # Errors that mean "the database cannot be reached", not "the query is wrong".
@@ -42,8 +45,11 @@ _DRIVER_UNREACHABLE = (
 
 
 class SqlUnitOfWork(UnitOfWork):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], reads: BatchedReads | None = None
+    ) -> None:
         self._sessions = sessions
+        self._reads = reads
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> UnitOfWork:
@@ -71,6 +77,8 @@ class SqlUnitOfWork(UnitOfWork):
             raise DatabaseUnavailableError from exc
 
     def read_only(self) -> UnitOfWork:
+        if self._reads is not None:
+            return BatchedReadUnit(self._reads)
         bind = self._sessions.kw.get("bind")
         return SqlReadUnitOfWork(bind) if isinstance(bind, AsyncEngine) else self
 
@@ -154,8 +162,10 @@ class _DriverUnit(UnitOfWork):
 class SqlReadUnitOfWork(_DriverUnit):
     """Reads only: no BEGIN/COMMIT, each statement its own snapshot."""
 
+    reader: SqlArticleReader
+
     def _opened(self, driver: Any) -> None:
-        self.articles = SqlArticleReader(driver)
+        self.articles = self.reader = SqlArticleReader(driver)
 
 
 class SqlCreateUnitOfWork(_DriverUnit):
@@ -173,3 +183,59 @@ class SqlCreateUnitOfWork(_DriverUnit):
     async def commit(self) -> None:
         assert self._driver is not None, "commit() outside `async with`"
         await self._driver.execute("COMMIT")
+
+
+# A listing as a batch key: who is looking, and which page.
+Listing = tuple[int | None, Page]
+
+
+def _same(key: Listing) -> Listing:
+    return key
+
+
+class BatchedReads:
+    """The article reads of one process, batched: one GetArticle statement for the ids asked
+    for in the same event-loop turn, one listing for identical listings (see batching). Each
+    batch runs on a connection of its own from the engine's pool."""
+
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
+        self._engine = engine
+        self.by_id: Batcher[int, Article] = Batcher(self._get_many, max_batch=max_batch)
+        # Each listing is a lane of its own: one slow listing never waits for another.
+        self.pages: Batcher[Listing, list[Article]] = Batcher(self._pages, lane=_same)
+
+    async def _get_many(self, ids: list[int]) -> dict[int, Article]:
+        unit = SqlReadUnitOfWork(self._engine)
+        async with unit:
+            return await unit.reader.get_many(ids)
+
+    async def _pages(self, keys: list[Listing]) -> dict[Listing, list[Article]]:
+        ((viewer, page),) = keys  # a lane holds one listing
+        unit = SqlReadUnitOfWork(self._engine)
+        async with unit:
+            return {keys[0]: await unit.reader.list_visible(viewer, page)}
+
+
+class BatchedArticleReader(ReadOnlyRepository):
+    def __init__(self, reads: BatchedReads) -> None:
+        self._reads = reads
+
+    async def get(self, article_id: int) -> Article | None:
+        return await self._reads.by_id.load(article_id)
+
+    async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
+        # A copy: callers of the same batch share the articles, never the list.
+        return list(await self._reads.pages.load((viewer, page)) or ())
+
+
+class BatchedReadUnit(UnitOfWork):
+    """A read-only unit that holds no connection: its reads go through BatchedReads."""
+
+    def __init__(self, reads: BatchedReads) -> None:
+        self.articles = BatchedArticleReader(reads)
+
+    async def commit(self) -> None:
+        pass
+
+    async def rollback(self) -> None:
+        pass
