@@ -76,6 +76,51 @@ def summarize(
     return list(base.values())
 
 
+@dataclass(frozen=True)
+class Goal:
+    """One target of the benchmark issue: `row` against its peer or its ceiling."""
+
+    text: str
+    row: str
+    against: str  # "peer" or "ceiling"
+    at_least: float
+
+
+# The issue's throughput targets (ratios within one run); the p50 scale target is above.
+GOALS = (
+    Goal("gRPC GetArticle >= 3x the peer's GET", "gRPC GetArticle", "peer", 3.0),
+    Goal("gRPC CreateArticle >= 3x the peer's POST", "gRPC CreateArticle", "peer", 3.0),
+    Goal("gRPC GetArticle >= 50% of the trivial handler", "gRPC GetArticle", "ceiling", 0.5),
+    Goal("REST GET >= 1.3x the peer's", "REST GET /articles/{id}", "peer", 1.3),
+    Goal("REST list >= 1.3x the peer's", "REST GET /articles/?limit=20", "peer", 1.3),
+    Goal("REST GET >= 85% of the gateway ceiling", "REST GET /articles/{id}", "ceiling", 0.85),
+    Goal(
+        "REST list >= 85% of the gateway ceiling",
+        "REST GET /articles/?limit=20",
+        "ceiling",
+        0.85,
+    ),
+)
+
+
+def _goal_lines(rows: list[Row]) -> list[str]:
+    by_name = {row.name: row for row in rows}
+    lines = ["", "Targets:", "", "| target | measured | verdict |", "| --- | ---: | --- |"]
+    shown = 0
+    for goal in GOALS:
+        row = by_name.get(goal.row)
+        value = None
+        if row is not None:
+            value = row.vs_peer if goal.against == "peer" else row.share_of_ceiling
+        if value is None:
+            continue  # not measured in this run (--only)
+        measured = f"{value:.2f}x" if goal.against == "peer" else f"{value:.0%}"
+        verdict = "met" if value >= goal.at_least else "missed"
+        lines.append(f"| {goal.text} | {measured} | {verdict} |")
+        shown += 1
+    return lines if shown else []
+
+
 def _count(value: float) -> str:
     for size, suffix in ((1_000_000, "M"), (1_000, "k")):
         if value >= size and value % size == 0:
@@ -173,7 +218,8 @@ def markdown(rows: list[Row], settings: dict[str, object]) -> str:
         )
     described = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
     notes = sorted({f"{row.name}: {note}" for row in rows for note in row.notes})
-    out = ["## Benchmark", "", f"Settings: {described}.", "", *lines, *_scale_lines(rows)]
+    out = ["## Benchmark", "", f"Settings: {described}.", "", *lines, *_goal_lines(rows)]
+    out += _scale_lines(rows)
     out += [*_cpu_lines(rows), ""]
     out += [
         "Medians over the rounds. gRPC rows: h2load over h2c straight to the service "

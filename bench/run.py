@@ -50,6 +50,7 @@ class Target:
     rpc: str | None = None  # our RPC behind it: non-OK codes are counted in the call log
     pgbench: Path | None = None
     base: str | None = None  # the same target at the small scale (for the p50 ratio)
+    spread: tuple[str, ...] = ()  # more URLs, asked for in turn with `url` (other ids)
     streams: int | None = None  # concurrent streams in all, when not the run's usual load
     writes: str | None = None  # "ours" or "peer": whose created articles to drop after it
 
@@ -73,6 +74,14 @@ TRIVIAL_GRPC, TRIVIAL_REST, PG = (
     "ceiling: trivial via Envoy",
     "ceiling: PG",
 )
+# The trivial server's canned page of 20 articles: the ceilings of the list rows.
+TRIVIAL_GRPC_LIST, TRIVIAL_REST_LIST = (
+    "ceiling: trivial gRPC list (20)",
+    "ceiling: trivial via Envoy list (20)",
+)
+# REST GETs cycle through this many articles (ours and the peer's alike), so no system is
+# measured on one hot row; a gRPC request body is fixed, so gRPC GetArticle reads one id.
+SPREAD = 100
 
 
 class Bodies:
@@ -104,6 +113,8 @@ def build_targets(env: Environment, ours: seed.Seeded, peer: seed.Seeded) -> lis
     json_type = {"content-type": "application/json"}
     grpc_articles = f"http://{env.articles_target}{ARTICLES_RPC}"
     gw, pr = env.gateway_url, env.peer_url
+    ours_ids = _spread(ours.first_id)
+    peer_ids = _spread(peer.first_id)
     script = files.write(
         "select_pk.sql",
         (
@@ -119,26 +130,37 @@ def build_targets(env: Environment, ours: seed.Seeded, peer: seed.Seeded) -> lis
         Target("gRPC GetArticle", "ours gRPC", grpc_articles + "GetArticle", get,
                GRPC_HEADERS, peer=f"peer {GET_ID}", ceiling=TRIVIAL_GRPC, rpc=get_rpc),
         Target("gRPC ListArticles (20)", "ours gRPC", grpc_articles + "ListArticles", page,
-               GRPC_HEADERS, peer=f"peer {LIST_20}", ceiling=TRIVIAL_GRPC, rpc=list_rpc),
+               GRPC_HEADERS, peer=f"peer {LIST_20}", ceiling=TRIVIAL_GRPC_LIST, rpc=list_rpc),
         Target("gRPC CreateArticle", "ours gRPC", grpc_articles + "CreateArticle", create,
                {**GRPC_HEADERS, **ours_auth}, peer=f"peer {POST}", ceiling=TRIVIAL_GRPC,
                rpc=create_rpc, writes="ours"),
-        Target(f"REST {GET_ID}", "ours REST", f"{gw}/articles/{ours.first_id}",
-               http1=True, peer=f"peer {GET_ID}", ceiling=TRIVIAL_REST, rpc=get_rpc),
+        Target(f"REST {GET_ID}", "ours REST", f"{gw}/articles/{ours_ids[0]}",
+               http1=True, peer=f"peer {GET_ID}", ceiling=TRIVIAL_REST, rpc=get_rpc,
+               spread=tuple(f"{gw}/articles/{i}" for i in ours_ids[1:])),
         Target(f"REST {LIST_20}", "ours REST", f"{gw}/articles/?limit=20",
-               http1=True, peer=f"peer {LIST_20}", ceiling=TRIVIAL_REST, rpc=list_rpc),
+               http1=True, peer=f"peer {LIST_20}", ceiling=TRIVIAL_REST_LIST, rpc=list_rpc),
         Target(f"REST {POST}", "ours REST", f"{gw}/articles/", create_json,
                {**json_type, **ours_auth}, http1=True, peer=f"peer {POST}",
                ceiling=TRIVIAL_REST, rpc=create_rpc, writes="ours"),
-        Target(f"peer {GET_ID}", "peer", f"{pr}/articles/{peer.first_id}", http1=True),
+        Target(f"peer {GET_ID}", "peer", f"{pr}/articles/{peer_ids[0]}", http1=True,
+               spread=tuple(f"{pr}/articles/{i}" for i in peer_ids[1:])),
         Target(f"peer {LIST_20}", "peer", f"{pr}/articles/?limit=20", http1=True),
         Target(f"peer {POST}", "peer", f"{pr}/articles/", create_json,
                {**json_type, **peer_auth}, http1=True, writes="peer"),
         Target(TRIVIAL_GRPC, "ceiling", f"{env.trivial_url}{ARTICLES_RPC}GetArticle", get,
                GRPC_HEADERS),
         Target(TRIVIAL_REST, "ceiling", f"{env.trivial_gateway_url}/articles/1", http1=True),
+        Target(TRIVIAL_GRPC_LIST, "ceiling", f"{env.trivial_url}{ARTICLES_RPC}ListArticles",
+               page, GRPC_HEADERS),
+        Target(TRIVIAL_REST_LIST, "ceiling", f"{env.trivial_gateway_url}/articles/?limit=20",
+               http1=True),
         Target(PG, "ceiling", pgbench=script),
     ]  # fmt: skip
+
+
+def _spread(newest: int) -> list[int]:
+    """The ids a spread GET reads: the newest seeded article and the ones before it."""
+    return [newest - i for i in range(min(SPREAD, newest))]
 
 
 def build_scale_targets(
@@ -221,7 +243,7 @@ def measure(
     before = cpu.snapshot(env.pids, marker)
     result = tools.h2load(
         h2load,
-        target.url,
+        [target.url, *target.spread],
         chosen,
         env.workdir,
         body=target.body,

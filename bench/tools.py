@@ -72,7 +72,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def h2load(
     binary: str,
-    url: str,
+    urls: list[str],
     load: Load,
     workdir: Path,
     *,
@@ -80,7 +80,8 @@ def h2load(
     headers: dict[str, str] | None = None,
     http1: bool = False,
 ) -> Measured:
-    """Run h2load once; throughput from its summary, latency percentiles from its log."""
+    """Run h2load once; throughput from its summary, latency percentiles from its log.
+    Several URLs (one scheme, host and port) are asked for in turn."""
     log = workdir / "h2load-requests.log"
     log.unlink(missing_ok=True)
     streams = 1 if http1 else load.streams
@@ -96,7 +97,7 @@ def h2load(
         argv += ["-d", str(body)]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
-    argv.append(url)
+    argv += urls
     result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
     out = result.stdout + result.stderr
     finished = _FINISHED.search(out)
