@@ -17,10 +17,6 @@ from article_service.models import Article, ArticleChanges, NewArticle
 from article_service.operations import UnitOfWork
 
 Context = grpc.aio.ServicerContext[Any, Any]
-# Initial metadata with ListArticlesResponse.next_page_token, for REST clients (the gateway
-# turns it into a response header of the same name).
-NEXT_PAGE_HEADER = "x-next-page-token"
-GATEWAY_MARK = "x-envoy-original-path"
 
 
 class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
@@ -36,9 +32,6 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
         listing = await operations.list_page(
             self._uow(), caller, request.skip, limit, request.page_token
         )
-        if listing.next_page_token and _through_gateway(context):
-            # The gateway answers REST with the bare array; the token travels as a header.
-            await context.send_initial_metadata(((NEXT_PAGE_HEADER, listing.next_page_token),))
         response = articles_pb2.ListArticlesResponse(next_page_token=listing.next_page_token)
         add = response.articles.add  # built in place: no Article made and then copied in
         for article in listing.articles:
@@ -92,11 +85,6 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
         """Reads work without a token, but a token that is sent must be valid."""
         token = _bearer(context)
         return None if token is None else await self._tokens.user_id(token)
-
-
-def _through_gateway(context: Context) -> bool:
-    """Whether Envoy's JSON transcoder made this call (it adds x-envoy-original-path)."""
-    return any(key == GATEWAY_MARK for key, _ in context.invocation_metadata() or ())
 
 
 def _bearer(context: Context) -> str | None:

@@ -52,6 +52,8 @@ class Measured:
     notes: list[str] = field(default_factory=list)
     # CPU milliseconds per request of each part (articles, envoy, postgres, ...)
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    # Each request's latency in ms (h2load's log), kept to merge side-by-side runs.
+    durations: list[float] = field(default_factory=list, repr=False)
 
 
 _FINISHED = re.compile(r"finished in [\d.]+\w+, ([\d.]+) req/s")
@@ -72,7 +74,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def h2load(
     binary: str,
-    urls: list[str],
+    addresses: list[list[str]],
     load: Load,
     workdir: Path,
     *,
@@ -80,32 +82,57 @@ def h2load(
     headers: dict[str, str] | None = None,
     http1: bool = False,
 ) -> Measured:
-    """Run h2load once; throughput from its summary, latency percentiles from its log.
-    Several URLs (one scheme, host and port) are asked for in turn."""
-    log = workdir / "h2load-requests.log"
-    log.unlink(missing_ok=True)
-    streams = 1 if http1 else load.streams
-    argv = [binary, "-t", "1", "-c", str(load.connections), "-m", str(streams)]
-    argv += [f"--log-file={log}"]
+    """Run h2load; throughput from its summary, latency percentiles from its log.
+
+    `addresses` holds, for each address, the URLs asked for there in turn. With several
+    addresses, one h2load per address runs at the same time with an equal share of the
+    connections and requests: what a balancer in front of per-worker ports does.
+    """
+    share = len(addresses)
+    connections = max(1, load.connections // share)
+    requests = max(1, load.requests // share)
+    runs = []
+    for index, urls in enumerate(addresses):
+        log = workdir / f"h2load-requests-{index}.log"
+        log.unlink(missing_ok=True)
+        argv = _argv(binary, load, connections, requests, log)
+        argv += _options(1 if http1 else load.streams, body, headers or {}, http1) + urls
+        runs.append(
+            (
+                argv,
+                log,
+                subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+            )
+        )
+    parts = []
+    for argv, log, process in runs:
+        out, _ = process.communicate(timeout=600)
+        parts.append(_parse(argv, process.returncode, out, log))
+    return _combine(parts)
+
+
+def _argv(binary: str, load: Load, connections: int, requests: int, log: Path) -> list[str]:
+    argv = [binary, "-t", "1", "-c", str(connections), f"--log-file={log}"]
     if load.duration is not None:
-        argv += ["-D", f"{load.duration:g}", f"--warm-up-time={load.warmup:g}"]
-    else:
-        argv += ["-n", str(load.requests)]
-    if http1:
-        argv.append("--h1")
+        return [*argv, "-D", f"{load.duration:g}", f"--warm-up-time={load.warmup:g}"]
+    return [*argv, "-n", str(requests)]
+
+
+def _options(streams: int, body: Path | None, headers: dict[str, str], http1: bool) -> list[str]:
+    options = ["-m", str(streams)] + (["--h1"] if http1 else [])
     if body is not None:
-        argv += ["-d", str(body)]
-    for name, value in (headers or {}).items():
-        argv += ["-H", f"{name}: {value}"]
-    argv += urls
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
-    out = result.stdout + result.stderr
+        options += ["-d", str(body)]
+    for name, value in headers.items():
+        options += ["-H", f"{name}: {value}"]
+    return options
+
+
+def _parse(argv: list[str], returncode: int, out: str, log: Path) -> Measured:
     finished = _FINISHED.search(out)
     requests = _REQUESTS.search(out)
     codes = _CODES.search(out)
-    if result.returncode != 0 or not (finished and requests and codes):
-        raise RuntimeError(f"h2load failed ({result.returncode}): {' '.join(argv)}\n{out[-2000:]}")
-    done = int(requests.group(3))
+    if returncode != 0 or not (finished and requests and codes):
+        raise RuntimeError(f"h2load failed ({returncode}): {' '.join(argv)}\n{out[-2000:]}")
     failed = sum(int(requests.group(i)) for i in (5, 6, 7))
     not_2xx = sum(int(codes.group(i)) for i in (2, 3, 4))
     durations: list[float] = []
@@ -120,13 +147,28 @@ def h2load(
             f"h2load saw {failed} failed/errored/timed-out requests and {not_2xx} "
             f"non-2xx answers ({codes.group(0)})"
         )
-    return Measured(
+    measured = Measured(
         rps=float(finished.group(1)),
-        p50_ms=percentile(durations, 0.50),
-        p99_ms=percentile(durations, 0.99),
-        done=done,
+        p50_ms=0.0,
+        p99_ms=0.0,
+        done=int(requests.group(3)),
         errors=failed + not_2xx,
         notes=notes,
+    )
+    measured.durations = durations
+    return measured
+
+
+def _combine(parts: list[Measured]) -> Measured:
+    """Runs side by side: their throughputs add up, their latencies are one population."""
+    durations = [d for part in parts for d in part.durations]
+    return Measured(
+        rps=sum(part.rps for part in parts),
+        p50_ms=percentile(durations, 0.50),
+        p99_ms=percentile(durations, 0.99),
+        done=sum(part.done for part in parts),
+        errors=sum(part.errors for part in parts),
+        notes=[note for part in parts for note in part.notes],
     )
 
 

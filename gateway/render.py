@@ -298,8 +298,8 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
     routes = descriptors.routes()
     for route in routes:
         fields = [f.name for f in descriptors.messages[route.output_type].field]
-        # status.lua keeps the response_body field's array and drops the page token after it
-        # (REST clients get the token as the x-next-page-token header).
+        # status.lua keeps the response_body field's array and moves the page token after it
+        # to the x-next-page-token header.
         if route.response_body and fields not in (
             [route.response_body],
             [route.response_body, "next_page_token"],

@@ -9,8 +9,9 @@
 -- A route whose RPC declares `response_body: "x"` carries metadata unwrap = "x": Envoy
 -- 1.40 cannot do it, so the body {"x":<value>} becomes <value> here. render.py only
 -- allows this for messages with that one field, or that field (an array) followed by
--- next_page_token, which is dropped here: the service also sends it as the
--- x-next-page-token header (a base64url token never holds "]").
+-- next_page_token, which moves from the body to the x-next-page-token header (absent on
+-- the last page). A base64url token never holds '"' or "]". The gateway does this, not
+-- the service: initial metadata would cost the service a gRPC operation of its own.
 
 local function unwrap(handle, field)
   local body = handle:body()
@@ -21,8 +22,12 @@ local function unwrap(handle, field)
   local prefix = '{"' .. field .. '":'
   if text:sub(1, #prefix) == prefix and text:sub(-1) == "}" then
     local value = text:sub(#prefix + 1, -2)
-    local array = value:match('^(%[.*%]),"next_page_token":"[^"%]]*"$')
+    local array, token = value:match('^(%[.*%]),"next_page_token":"([^"%]]*)"$')
     body:setBytes(array or value)
+    if token ~= nil and token ~= "" then
+      -- Fetch the headers after body(): a handle taken before it stops applying changes.
+      handle:headers():replace("x-next-page-token", token)
+    end
   end
 end
 
