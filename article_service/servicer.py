@@ -50,7 +50,6 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
         caller = await self._user(context)
         new = NewArticle(request.title, request.content, request.published, request.request_id)
         article = await operations.create_article(self._uow(), caller, new)
-        await context.send_initial_metadata((("x-http-status", "201"),))
         return _encode(article)
 
     async def UpdateArticle(  # noqa: N802
@@ -71,7 +70,6 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
     ) -> empty_pb2.Empty:
         caller = await self._user(context)
         await operations.delete_article(self._uow(), caller, request.id)
-        await context.send_initial_metadata((("x-http-status", "204"),))
         return empty_pb2.Empty()
 
     async def _user(self, context: Context) -> int:

@@ -40,8 +40,6 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         user = await self._ops.register(
             request.email, request.username, request.password, request.request_id
         )
-        # The gateway turns this into HTTP 201 Created.
-        await context.send_initial_metadata((("x-http-status", "201"),))
         return _user(user)
 
     async def Login(  # noqa: N802
@@ -79,7 +77,6 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.DeleteCurrentUserRequest, context: Context
     ) -> empty_pb2.Empty:
         await self._ops.delete_current_user(bearer_token(context))
-        await context.send_initial_metadata((("x-http-status", "204"),))
         return empty_pb2.Empty()
 
     async def WatchUserEvents(  # noqa: N802

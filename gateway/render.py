@@ -139,10 +139,19 @@ def _api_routes(settings: GatewaySettings, routes: list[HttpRoute]) -> list[dict
                 # status.lua reads this to return the field itself, e.g. a bare JSON array.
                 entry["metadata"] = {"filter_metadata": {LUA_FILTER: {"unwrap": unwrap.pop()}}}
             result.append(entry)
+        lua: dict[str, Any] = {"allow": allow}
+        # status.lua answers these methods' 200s as 201/204 (openapi.SEMANTICS says which).
+        success = {
+            route.verb: str(openapi.SEMANTICS[route.rpc].success)
+            for route in bound
+            if route.rpc in openapi.SEMANTICS and openapi.SEMANTICS[route.rpc].success != 200
+        }
+        if success:
+            lua["success"] = success
         entry = {
             "match": match,
             "route": action,
-            "metadata": {"filter_metadata": {LUA_FILTER: {"allow": allow}}},
+            "metadata": {"filter_metadata": {LUA_FILTER: lua}},
         }
         if any((route.verb, route.template) == LOGIN for route in bound):
             entry["typed_per_filter_config"] = {RATE_LIMIT: login_rate_limit(settings)}

@@ -1,10 +1,13 @@
 -- REST status codes the gRPC-JSON transcoder cannot express by itself.
 --
 -- This filter sits BEFORE the transcoder, so on the way back it sees the final,
--- already transcoded response. The services send `x-http-status` (201 on create,
--- 204 on delete) as initial metadata; it is applied only over a 200, so an error
--- mapped by the transcoder is never masked. A 204 must lose its "{}" body, or
--- keep-alive clients read it as the start of the next response.
+-- already transcoded response. A route whose methods succeed with 201 or 204 carries
+-- them in its metadata (success = {POST = "201"}, from openapi.SEMANTICS, by render.py);
+-- the request's method picks one, kept in the stream's dynamic metadata for the reply,
+-- where it is applied only over a 200, so an error mapped by the transcoder is never
+-- masked. The services know nothing of HTTP codes (sending them as initial metadata
+-- cost a gRPC operation per call). A 204 must lose its "{}" body, or keep-alive
+-- clients read it as the start of the next response.
 
 -- A route whose RPC declares `response_body: "x"` carries metadata unwrap = "x": Envoy
 -- 1.40 cannot do it, so the body {"x":<value>} becomes <value> here. render.py only
@@ -57,8 +60,17 @@ local function drop_unsafe_headers(headers)
   end
 end
 
+local SUCCESS = "success"  -- key of the chosen code in this filter's dynamic metadata
+
 function envoy_on_request(handle)
   local headers = handle:headers()
+  local success = handle:metadata():get("success")
+  if success ~= nil then
+    local wanted = success[headers:get(":method") or ""]
+    if wanted ~= nil then
+      handle:streamInfo():dynamicMetadata():set("envoy.filters.http.lua", SUCCESS, wanted)
+    end
+  end
   local allow = handle:metadata():get("allow")
   if allow ~= nil then
     local method = headers:get(":method") or ""
@@ -78,9 +90,9 @@ function envoy_on_response(handle)
   if field ~= nil and handle:headers():get(":status") == "200" then
     unwrap(handle, field)
   end
-  local wanted = handle:headers():get("x-http-status")
+  local chosen = handle:streamInfo():dynamicMetadata():get("envoy.filters.http.lua")
+  local wanted = chosen and chosen[SUCCESS]
   if wanted ~= nil then
-    handle:headers():remove("x-http-status")
     if handle:headers():get(":status") == "200" and (wanted == "201" or wanted == "204") then
       handle:headers():replace(":status", wanted)
       if wanted == "204" then

@@ -152,3 +152,21 @@ def test_lists_come_from_comma_separated_variables(monkeypatch):
     settings = GatewaySettings()
     assert settings.cors_origins == ["http://a.example", "http://b.example"]
     assert settings.auth_endpoints == ["auth:1", "auth:2"]
+
+
+def test_writes_that_create_or_delete_carry_their_rest_code_for_the_lua_filter(config):
+    routes = connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+    success = {
+        route["match"]["safe_regex"]["regex"]: route["metadata"]["filter_metadata"][
+            render.LUA_FILTER
+        ].get("success")
+        for route in routes
+        if "route" in route and "headers" not in route["match"]  # the non-GET routes
+    }
+    assert success == {
+        "^/articles/?$": {"POST": "201"},
+        "^/articles/[^/]+/?$": {"DELETE": "204"},  # PATCH keeps its 200
+        "^/auth/register/?$": {"POST": "201"},
+        "^/auth/login/?$": None,
+        "^/auth/me/?$": {"DELETE": "204"},
+    }

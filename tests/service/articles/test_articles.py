@@ -19,12 +19,12 @@ async def _create(stub: Any, user: User, title: str = "A title", published: bool
     return await stub.CreateArticle(request, metadata=user.metadata)
 
 
-async def test_create_answers_the_article_and_asks_the_gateway_for_201(stub, alice):
+async def test_create_answers_the_article(stub, alice):
     call = stub.CreateArticle(
         pb.CreateArticleRequest(title="Hello", content=CONTENT), metadata=alice.metadata
     )
     article = await call
-    assert ("x-http-status", "201") in tuple(await call.initial_metadata())
+    assert not tuple(await call.initial_metadata())  # the gateway's route table says 201
     assert (article.title, article.author_id, article.published) == ("Hello", alice.id, False)
     assert article.id > 0
     assert article.created_at.seconds > 0
@@ -171,11 +171,10 @@ async def test_someone_elses_draft_is_not_found_for_update_and_delete(stub, alic
     assert error.code() is grpc.StatusCode.NOT_FOUND
 
 
-async def test_the_author_deletes_and_the_gateway_is_asked_for_204(stub, alice):
+async def test_the_author_deletes_and_the_article_is_gone(stub, alice):
     article = await _create(stub, alice)
     call = stub.DeleteArticle(pb.DeleteArticleRequest(id=article.id), metadata=alice.metadata)
     await call
-    assert ("x-http-status", "204") in tuple(await call.initial_metadata())
     error = await rpc_error(stub.GetArticle(pb.GetArticleRequest(id=article.id)))
     assert error.code() is grpc.StatusCode.NOT_FOUND
     error = await rpc_error(
