@@ -195,8 +195,8 @@ def _same(key: Listing) -> Listing:
 
 class BatchedReads:
     """The article reads of one process, batched: one GetArticle statement for the ids asked
-    for in the same event-loop turn, one listing for identical listings (see batching). Each
-    batch runs on a connection of its own from the engine's pool."""
+    for while the previous one was out, one statement for identical listings (see
+    batching). Each batch runs on a connection of its own from the engine's pool."""
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
         self._engine = engine
@@ -217,6 +217,8 @@ class BatchedReads:
 
 
 class BatchedArticleReader(ReadOnlyRepository):
+    """The reads of a read-only unit, each answered by a batch it shares with others."""
+
     def __init__(self, reads: BatchedReads) -> None:
         self._reads = reads
 
