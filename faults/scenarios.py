@@ -649,7 +649,9 @@ async def sigterm_inflight(ctx: Ctx) -> Result:
     await _one_article(ctx, history, ctx.prefix(name + "-after"))
     violations = _sigterm_checks("articles", inflight, late, seen, term_at, code)
 
-    # Auth: logins held in flight by bcrypt.
+    # Auth: logins held in flight by bcrypt. Its health probe saw the freeze above too:
+    # start from SERVING, or the watch ends on a NOT_SERVING from before the SIGTERM.
+    await in_thread(ctx.auth.wait_serving, 30.0)
     watches = [asyncio.create_task(_watch_health(t)) for t in ctx.auth.worker_targets]
     await asyncio.sleep(0.3)
     logins: list[Write] = []
