@@ -95,36 +95,26 @@ def h2load(
     for index, urls in enumerate(addresses):
         log = workdir / f"h2load-requests-{index}.log"
         log.unlink(missing_ok=True)
-        argv = _argv(binary, load, connections, requests, log)
-        argv += _options(1 if http1 else load.streams, body, headers or {}, http1) + urls
-        runs.append(
-            (
-                argv,
-                log,
-                subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
-            )
+        argv = [binary, "-t", "1", "-c", str(connections), f"--log-file={log}"]
+        if load.duration is not None:
+            argv += ["-D", f"{load.duration:g}", f"--warm-up-time={load.warmup:g}"]
+        else:
+            argv += ["-n", str(requests)]
+        argv += ["-m", "1", "--h1"] if http1 else ["-m", str(load.streams)]
+        if body is not None:
+            argv += ["-d", str(body)]
+        for name, value in (headers or {}).items():
+            argv += ["-H", f"{name}: {value}"]
+        argv += urls
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
+        runs.append((argv, log, process))
     parts = []
     for argv, log, process in runs:
         out, _ = process.communicate(timeout=600)
         parts.append(_parse(argv, process.returncode, out, log))
     return _combine(parts)
-
-
-def _argv(binary: str, load: Load, connections: int, requests: int, log: Path) -> list[str]:
-    argv = [binary, "-t", "1", "-c", str(connections), f"--log-file={log}"]
-    if load.duration is not None:
-        return [*argv, "-D", f"{load.duration:g}", f"--warm-up-time={load.warmup:g}"]
-    return [*argv, "-n", str(requests)]
-
-
-def _options(streams: int, body: Path | None, headers: dict[str, str], http1: bool) -> list[str]:
-    options = ["-m", str(streams)] + (["--h1"] if http1 else [])
-    if body is not None:
-        options += ["-d", str(body)]
-    for name, value in headers.items():
-        options += ["-H", f"{name}: {value}"]
-    return options
 
 
 def _parse(argv: list[str], returncode: int, out: str, log: Path) -> Measured:
@@ -147,16 +137,15 @@ def _parse(argv: list[str], returncode: int, out: str, log: Path) -> Measured:
             f"h2load saw {failed} failed/errored/timed-out requests and {not_2xx} "
             f"non-2xx answers ({codes.group(0)})"
         )
-    measured = Measured(
+    return Measured(
         rps=float(finished.group(1)),
-        p50_ms=0.0,
+        p50_ms=0.0,  # set by _combine, over every part's durations
         p99_ms=0.0,
         done=int(requests.group(3)),
         errors=failed + not_2xx,
         notes=notes,
+        durations=durations,
     )
-    measured.durations = durations
-    return measured
 
 
 def _combine(parts: list[Measured]) -> Measured:

@@ -141,11 +141,8 @@ def _api_routes(settings: GatewaySettings, routes: list[HttpRoute]) -> list[dict
             result.append(entry)
         lua: dict[str, Any] = {"allow": allow}
         # status.lua answers these methods' 200s as 201/204 (openapi.SEMANTICS says which).
-        success = {
-            route.verb: str(openapi.SEMANTICS[route.rpc].success)
-            for route in bound
-            if route.rpc in openapi.SEMANTICS and openapi.SEMANTICS[route.rpc].success != 200
-        }
+        codes = {route.verb: openapi.SEMANTICS[route.rpc].success for route in bound}
+        success = {verb: str(code) for verb, code in codes.items() if code != 200}
         if success:
             lua["success"] = success
         entry = {
