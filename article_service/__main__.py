@@ -14,7 +14,9 @@ def main() -> int:
     settings = Settings()  # type: ignore[call-arg]  # database_url comes from the environment
     logs.configure("articles", settings.log_level)
     # Nothing gRPC exists yet: each forked worker builds its own server in serve().
-    return workers.run_workers(settings.workers, functools.partial(serve, settings))
+    return workers.run_workers(
+        settings.workers, functools.partial(serve, settings), settings.restart_policy()
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ def main() -> int:
         print(f"auth_service: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     logs.configure("auth", settings.log_level)
-    return run_workers(settings.workers, lambda index: serve(settings, index))
+    return run_workers(
+        settings.workers, lambda index: serve(settings, index), settings.restart_policy()
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
+from svckit.workers import RestartPolicy
+
 
 def _cpu_count() -> int:
     return os.cpu_count() or 1
@@ -34,7 +36,21 @@ class ServiceSettings(BaseSettings):
     # Calls in progress per worker; more are refused at once with RESOURCE_EXHAUSTED.
     max_concurrent_rpcs: int = Field(default=256, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # A worker that dies is forked again after a pause that doubles up to the max; this many
+    # exits of one worker within the window is a crash loop, and the service exits non-zero.
+    worker_restart_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    worker_restart_limit: int = Field(default=5, ge=1)
+    worker_restart_window_seconds: float = Field(default=60.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    def restart_policy(self) -> RestartPolicy:
+        """How the worker supervisor restarts; stopping waits out the drain, then a margin."""
+        return RestartPolicy(
+            backoff_max_seconds=self.worker_restart_backoff_max_seconds,
+            limit=self.worker_restart_limit,
+            window_seconds=self.worker_restart_window_seconds,
+            stop_timeout_seconds=self.shutdown_grace_seconds + 5.0,
+        )
 
     @field_validator("database_url")
     @classmethod
