@@ -1,0 +1,1 @@
+"""Kubernetes manifests (kustomize) and the command that renders the gateway's ConfigMap."""
