@@ -6,7 +6,7 @@ import json
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack import bootstrap
@@ -20,6 +20,17 @@ class StackSettings(BaseSettings):
     data_dir: Path = Path(".data")
     pg_port: int = Field(default=54329, ge=1, le=65535)
     startup_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Processes per service, each on a loopback address of its own (127.0.0.1, .2, ...);
+    # `python -m devstack scale articles 3` changes it while the stack runs.
+    auth_replicas: int = Field(
+        default=1, ge=1, le=16, validation_alias=AliasChoices("AUTH_REPLICAS", "BLOG_AUTH_REPLICAS")
+    )
+    articles_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        validation_alias=AliasChoices("ARTICLES_REPLICAS", "BLOG_ARTICLES_REPLICAS"),
+    )
 
 
 def role_passwords(data_dir: Path) -> dict[str, str]:

@@ -1,11 +1,20 @@
-"""Start the whole stack in the foreground and stop it cleanly on Ctrl-C or SIGTERM.
+"""Start the whole stack in the foreground, keep it running, stop it cleanly on a signal.
 
 PostgreSQL (embedded, unless both AUTH_DATABASE_URL and ARTICLES_DATABASE_URL point
-elsewhere), migrations, the auth and article services, and the Envoy gateway.
+elsewhere), migrations, the auth and article services (AUTH_REPLICAS / ARTICLES_REPLICAS
+processes each, replica i on loopback address 127.0.0.<i+1>), and the Envoy gateway,
+which finds the replicas' workers in endpoint files it watches (file-based EDS).
+
+Every process is supervised: one that dies is restarted with backoff and the restart is
+printed; a crashed embedded PostgreSQL is started again. Only Ctrl-C/SIGTERM, or a
+process that keeps crashing, ends the stack. `python -m devstack scale articles 3`
+(SIGHUP) adds or drains replicas while it runs: a new one joins the endpoint files once
+it is SERVING; one that leaves is taken out of them first, then sent SIGTERM to drain.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,8 +30,43 @@ from grpc_health.v1 import health_pb2
 
 from devstack import bootstrap, migrate, postgres
 from devstack.settings import StackSettings, role_passwords
+from devstack.supervise import Child, CrashLoopError, say
+from svckit.workers import ExitHistory, RestartPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
+POLICY = RestartPolicy()
+STOP_TIMEOUT_SECONDS = 30.0  # a service's drain (10 s) and its workers' margin, with room
+DRAIN_DELAY_SECONDS = 1.0  # between leaving the endpoint files and SIGTERM
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # the gateway cluster, and the word `scale` takes
+    label: str
+    module: str
+    prefix: str  # of its settings: AUTH, ARTICLES
+    default_port: str
+
+
+SERVICES = (
+    ServiceSpec("auth", "Auth service", "auth_service", "AUTH", "50051"),
+    ServiceSpec("articles", "Article service", "article_service", "ARTICLES", "50052"),
+)
+
+
+@dataclass
+class Replica:
+    spec: ServiceSpec
+    index: int
+    host: str  # its own loopback address
+    address: str  # host:shared port, where its health is asked
+    child: Child
+    in_rotation: bool = False  # listed in the gateway's endpoint file
+
+
+def control_dir(settings: StackSettings) -> Path:
+    """Where a running launcher keeps its pid and the wanted replica counts."""
+    return settings.data_dir.resolve() / "stack"
 
 
 @dataclass
@@ -30,8 +74,15 @@ class Stack:
     settings: StackSettings
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     cluster: postgres.LocalPostgres | None = None
-    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    replicas: dict[str, list[Replica]] = field(default_factory=dict)
+    gateway: Child | None = None
+    endpoints_dir: Path = Path()
     addresses: list[tuple[str, str]] = field(default_factory=list)
+    pg_history: ExitHistory = field(default_factory=lambda: ExitHistory(POLICY))
+    pg_due: float | None = None
+    pg_checked: float = 0.0
+
+    # --- set-up ---------------------------------------------------------------------------
 
     def prepare_database(self) -> None:
         external = {"AUTH_DATABASE_URL", "ARTICLES_DATABASE_URL"} <= self.env.keys()
@@ -54,71 +105,234 @@ class Stack:
         keys_dir = Path(self.env.setdefault("AUTH_KEYS_DIR", str(self.settings.data_dir / "keys")))
         ensure_key(keys_dir)
 
-    def start_service(self, name: str, module: str, address_var: str, default: str) -> None:
-        process = subprocess.Popen([sys.executable, "-m", module], env=self.env, cwd=ROOT)
-        self.processes.append((name, process))
-        host, port = _address(self.env, address_var, default)
-        _wait_serving(f"{host}:{port}", process, self.settings.startup_timeout_seconds)
-        self.addresses.append((name, f"{host}:{port} (gRPC)"))
+    def point_articles_at_auth(self) -> None:
+        """The article service reaches every auth replica there is at start (gRPC fails over)."""
+        port = self.env.get("AUTH_PORT", "50051")
+        hosts = [_replica_host(self.env, "AUTH", i) for i in range(self.settings.auth_replicas)]
+        listed = ",".join(f"{host}:{port}" for host in hosts)
+        self.env.setdefault(
+            "ARTICLES_AUTH_ADDRESS", listed if len(hosts) == 1 else f"ipv4:{listed}"
+        )
+
+    # --- the services -----------------------------------------------------------------------
+
+    def start_replica(self, spec: ServiceSpec, index: int, *, wait: bool) -> Replica:
+        host = _replica_host(self.env, spec.prefix, index)
+        env = {**self.env, f"{spec.prefix}_HOST": host}
+        command = [sys.executable, "-m", spec.module]
+        name = spec.label if index == 0 else f"{spec.label} replica {index}"
+        child = Child(name, lambda: subprocess.Popen(command, env=env, cwd=ROOT), POLICY)
+        address = f"{host}:{env.get(f'{spec.prefix}_PORT', spec.default_port)}"
+        replica = Replica(spec, index, host, address, child)
+        child.start()
+        self.replicas.setdefault(spec.name, []).append(replica)
+        if wait:
+            _wait_serving(replica.address, child, self.settings.startup_timeout_seconds)
+            replica.in_rotation = True
+        return replica
+
+    def start_services(self) -> None:
+        counts = {"auth": self.settings.auth_replicas, "articles": self.settings.articles_replicas}
+        for spec in SERVICES:
+            for index in range(counts[spec.name]):
+                replica = self.start_replica(spec, index, wait=True)
+                self.addresses.append((replica.child.name, f"{replica.address} (gRPC)"))
+
+    def endpoints(self, spec: ServiceSpec) -> list[str]:
+        from gateway.config import worker_endpoints
+
+        listed = [r for r in self.replicas.get(spec.name, []) if r.in_rotation]
+        return [e for r in listed for e in worker_endpoints(spec.prefix, self.env, r.host)]
+
+    def publish(self, spec: ServiceSpec) -> None:
+        from gateway.upstreams import write_endpoints
+
+        write_endpoints(self.endpoints_dir, spec.name, self.endpoints(spec))
 
     def start_gateway(self) -> None:
         from gateway import config as gateway_config
-        from gateway import launch
+        from gateway import launch, render
 
-        settings = gateway_config.GatewaySettings()
-        process = launch.start(settings, self.settings.data_dir / "gateway")
-        self.processes.append(("gateway", process))
+        self.endpoints_dir = self.settings.data_dir.resolve() / "gateway" / "endpoints"
+        by_name = {spec.name: self.endpoints(spec) for spec in SERVICES}
+        settings = gateway_config.GatewaySettings(
+            auth_endpoints=by_name["auth"],
+            articles_endpoints=by_name["articles"],
+            endpoints_dir=self.endpoints_dir,
+        )
+        config = render.write(settings, self.settings.data_dir / "gateway")
+        command = launch.command(settings, config)
+        self.gateway = Child("Gateway (Envoy)", lambda: subprocess.Popen(command), POLICY)
+        self.gateway.start()
+        assert self.gateway.process is not None
+        launch.wait_ready(settings, self.gateway.process, timeout=30)
         self.addresses.append(("Gateway", f"http://{settings.host}:{settings.port}"))
         self.addresses.append(("API docs", f"http://{settings.host}:{settings.port}/docs"))
         self.addresses.append(
             ("Envoy admin", f"http://{settings.admin_host}:{settings.admin_port}")
         )
 
-    def stop(self) -> None:
-        for _name, process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for _name, process in reversed(self.processes):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if self.cluster is not None:
-            self.cluster.stop()
+    # --- keeping it running -------------------------------------------------------------------
 
-    def wait(self, stopping: Callable[[], bool]) -> int:
-        """Block until a signal arrives (exit 0) or a process dies (exit 1)."""
+    def tend(self) -> None:
+        """One supervision pass: restart what died, admit replicas that became SERVING."""
+        self._tend_postgres()
+        for spec in SERVICES:
+            kept = []
+            for replica in self.replicas.get(spec.name, []):
+                if replica.child.tend():
+                    kept.append(replica)
+                joining = not replica.in_rotation and not replica.child.retiring
+                if joining and replica.child.alive() and _serving(replica.address):
+                    replica.in_rotation = True
+                    self.publish(spec)
+                    say(f"{replica.child.name} is SERVING at {replica.address}; in rotation")
+            self.replicas[spec.name] = kept
+        if self.gateway is not None:
+            self.gateway.tend()
+
+    def scale(self, spec: ServiceSpec, count: int) -> None:
+        """Start replicas up to `count`, or drain the newest ones down to it."""
+        current = [r for r in self.replicas.get(spec.name, []) if not r.child.retiring]
+        for index in range(len(current), count):
+            replica = self.start_replica(spec, index, wait=False)
+            say(f"{replica.child.name} starting at {replica.address} (pid {replica.child.pid})")
+        leaving = current[count:]
+        if not leaving:
+            return
+        for replica in leaving:
+            replica.in_rotation = False
+            replica.child.retiring = True
+        self.publish(spec)  # Envoy stops picking them first ...
+        time.sleep(DRAIN_DELAY_SECONDS)
+        for replica in leaving:  # ... then they drain what is in flight and exit
+            say(f"{replica.child.name} leaving rotation; draining (SIGTERM)")
+            replica.child.terminate()
+
+    def rescale_from_file(self) -> None:
+        wanted = _wanted_counts(self.settings)
+        for spec in SERVICES:
+            if spec.name in wanted:
+                self.scale(spec, wanted[spec.name])
+
+    def _tend_postgres(self) -> None:
+        if self.cluster is None:
+            return
+        now = time.monotonic()
+        if self.pg_due is None:
+            if now - self.pg_checked < 1.0 or _postmaster_alive(self.cluster):
+                return
+            self.pg_checked = now
+            self.pg_history.record(now)
+            if self.pg_history.crash_looping():
+                raise CrashLoopError("PostgreSQL kept dying; giving up")
+            delay = self.pg_history.next_delay()
+            self.pg_due = now + delay
+            say(f"PostgreSQL is down; restarting in {delay:g} s")
+        elif now >= self.pg_due:
+            self.pg_due = None
+            self.pg_checked = now
+            try:
+                self.cluster.start()
+            except RuntimeError as exc:
+                say(f"PostgreSQL did not start ({str(exc).splitlines()[0]}); will retry")
+                return
+            say(f"PostgreSQL restarted (pid {self.cluster.pid()})")
+
+    def wait(self, stopping: Callable[[], bool], rescale: Callable[[], bool]) -> int:
+        """Supervise until a signal arrives (exit 0) or something crash-loops (exit 1)."""
         while not stopping():
-            for name, process in self.processes:
-                if process.poll() is not None:
-                    print(f"{name} exited with {process.returncode}; stopping", file=sys.stderr)
-                    return 1
+            if rescale():
+                self.rescale_from_file()
+            try:
+                self.tend()
+            except CrashLoopError as exc:
+                say(str(exc))
+                return 1
             time.sleep(0.2)
         return 0
 
+    def stop(self) -> None:
+        """Gateway first, then the article service, then auth (each tier drained), then the DB."""
+        tiers: list[list[Child]] = [[self.gateway] if self.gateway else []]
+        tiers += [[r.child for r in self.replicas.get(s.name, [])] for s in reversed(SERVICES)]
+        for tier in tiers:
+            for child in tier:
+                child.terminate()
+            for child in tier:
+                child.wait(STOP_TIMEOUT_SECONDS)
+        if self.cluster is not None:
+            self.cluster.stop()
 
-def _address(env: dict[str, str], prefix: str, default_port: str) -> tuple[str, str]:
-    return env.get(f"{prefix}_HOST", "127.0.0.1"), env.get(f"{prefix}_PORT", default_port)
+
+def _replica_host(env: dict[str, str], prefix: str, index: int) -> str:
+    host = env.get(f"{prefix}_HOST", "127.0.0.1")
+    if index == 0:
+        return host
+    if host != "127.0.0.1":
+        raise ValueError(f"{prefix}_HOST={host}: replicas need the loopback default 127.0.0.1")
+    return f"127.0.0.{index + 1}"
 
 
-def _wait_serving(target: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+def _wanted_counts(settings: StackSettings) -> dict[str, int]:
+    path = control_dir(settings) / "replicas.json"
+    try:
+        wanted: dict[str, int] = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {name: int(count) for name, count in wanted.items() if int(count) >= 1}
+
+
+def request_scale(settings: StackSettings, service: str, count: int) -> None:
+    """`python -m devstack scale SERVICE N`: tell the running launcher (SIGHUP)."""
+    if service not in {spec.name for spec in SERVICES} or count < 1:
+        raise ValueError("usage: python -m devstack scale auth|articles COUNT (>= 1)")
+    folder = control_dir(settings)
+    pid = int((folder / "launcher.pid").read_text())
+    wanted = {**_wanted_counts(settings), service: count}
+    (folder / "replicas.json").write_text(json.dumps(wanted))
+    os.kill(pid, signal.SIGHUP)
+
+
+def _postmaster_alive(cluster: postgres.LocalPostgres) -> bool:
+    pid = cluster.pid()
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, and someone else's (the server user under root)
+        return True
+    return True
+
+
+def _health_check(channel: grpc.Channel) -> Callable[..., health_pb2.HealthCheckResponse]:
+    return channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
+
+
+def _serving(target: str, timeout: float = 0.5) -> bool:
     with grpc.insecure_channel(target) as channel:
-        check = channel.unary_unary(
-            "/grpc.health.v1.Health/Check",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString,
-        )
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{target}: the process exited with {process.returncode}")
-            try:
-                reply = check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.2)
+        try:
+            reply = _health_check(channel)(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _wait_serving(target: str, child: Child, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            code = child.process.returncode if child.process else None
+            raise RuntimeError(f"{target}: the process exited with {code}")
+        if _serving(target, timeout=1.0):
+            return
+        time.sleep(0.2)
     raise RuntimeError(f"{target} did not report SERVING within {timeout:.0f} s")
 
 
@@ -126,29 +340,41 @@ def run() -> int:
     # Settings in .env apply to every process of the stack; real environment variables win.
     dotenv.load_dotenv(ROOT / ".env", override=False)
     stack = Stack(StackSettings())
-    stopping = False
+    flags = {"stopping": False, "rescale": False}
 
-    def on_signal(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def on_stop(_signum: int, _frame: object) -> None:
+        flags["stopping"] = True
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    def on_rescale(_signum: int, _frame: object) -> None:
+        flags["rescale"] = True
+
+    def take_rescale() -> bool:
+        wanted, flags["rescale"] = flags["rescale"], False
+        return wanted
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_rescale)
+    folder = control_dir(stack.settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "replicas.json").unlink(missing_ok=True)
+    (folder / "launcher.pid").write_text(str(os.getpid()))
     try:
         stack.prepare_database()
         stack.ensure_keys()
-        stack.start_service("Auth service", "auth_service", "AUTH", "50051")
-        stack.start_service("Article service", "article_service", "ARTICLES", "50052")
+        stack.point_articles_at_auth()
+        stack.start_services()
         stack.start_gateway()
         width = max(len(name) for name, _ in stack.addresses)
         print("\nThe blog stack is running (Ctrl-C stops it):", flush=True)
         for name, address in stack.addresses:
             print(f"  {name:<{width}}  {address}", flush=True)
-        code = stack.wait(lambda: stopping)
+        code = stack.wait(lambda: flags["stopping"], take_rescale)
     except Exception as exc:  # noqa: BLE001 - any start-up failure ends the stack cleanly
         print(f"start-up failed: {exc}", file=sys.stderr)
         code = 1
     finally:
         print("stopping...", file=sys.stderr, flush=True)
         stack.stop()
+        (folder / "launcher.pid").unlink(missing_ok=True)
     return code

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -18,10 +19,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _worker_endpoints(prefix: str, port: int, worker_base_port: int) -> list[str]:
-    """One endpoint per service worker: Envoy balances per connection, so one port each."""
-    env = os.environ
-    host = env.get(f"{prefix}_HOST", "127.0.0.1")
+# Each service's default shared port and worker base port (its own settings say the same).
+DEFAULT_PORTS = {"AUTH": (50051, 50061), "ARTICLES": (50052, 50071)}
+
+
+def worker_endpoints(
+    prefix: str, env: Mapping[str, str] = os.environ, host: str | None = None
+) -> list[str]:
+    """One endpoint per worker of the service whose settings `env` holds (prefix AUTH or
+    ARTICLES): Envoy balances per connection, so it needs each worker's own port."""
+    port, worker_base_port = DEFAULT_PORTS[prefix]
+    host = host or env.get(f"{prefix}_HOST", "127.0.0.1")
     if host in ("0.0.0.0", "::"):  # noqa: S104 - a bind-all service is reached on loopback
         host = "127.0.0.1"
     base = int(env.get(f"{prefix}_WORKER_BASE_PORT", worker_base_port))
@@ -32,11 +40,11 @@ def _worker_endpoints(prefix: str, port: int, worker_base_port: int) -> list[str
 
 
 def _auth_endpoints() -> list[str]:
-    return _worker_endpoints("AUTH", 50051, 50061)
+    return worker_endpoints("AUTH")
 
 
 def _articles_endpoints() -> list[str]:
-    return _worker_endpoints("ARTICLES", 50052, 50071)
+    return worker_endpoints("ARTICLES")
 
 
 def _split(value: object) -> object:

@@ -15,6 +15,7 @@ drain before it is killed.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ Serve = Callable[[int], Coroutine[Any, Any, None]]
 
 log = logging.getLogger("svckit.workers")
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 CRASH_LOOP_EXIT = 3  # the exit code of a service that gave up on a crash-looping worker
 
 
@@ -88,10 +90,23 @@ def run_workers(count: int, serve: Serve, policy: RestartPolicy | None = None) -
     return _Supervisor(count, serve, policy or RestartPolicy()).run()
 
 
-def _child(serve: Serve, index: int) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel send SIGTERM when the supervisor dies (Linux), so a worker whose
+    supervisor was killed drains and exits instead of serving on as an orphan."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: orphans are left to the outer supervisor
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _child(serve: Serve, index: int, parent: int) -> None:
     """In the forked worker: serve, then leave without running the parent's cleanup."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _die_with(parent)
     code = 0
     try:
         uvloop.run(serve(index))
@@ -132,9 +147,10 @@ class _Supervisor:
         self.stopping = True
 
     def _start(self, slot: int) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _child(self.serve, slot)
+            _child(self.serve, slot, parent)
         self.running[pid] = slot
 
     def _start_due(self) -> None:

@@ -83,3 +83,13 @@ def test_a_crash_looping_worker_ends_the_service_with_a_clear_message(tmp_path):
     assert "cannot start" in output  # the cause is printed too
     assert time.monotonic() - started < 15  # backoff 0.1, 0.2, 0.4: it does not spin forever
     assert len(list(tmp_path.glob("drained-0.*"))) == 1  # the healthy worker was drained
+
+
+def test_workers_of_a_killed_supervisor_drain_and_exit_instead_of_lingering(supervised, tmp_path):
+    _wait_for(lambda: _pids(tmp_path, 0) and _pids(tmp_path, 1))
+    workers = [_pids(tmp_path, 0)[0], _pids(tmp_path, 1)[0]]
+    supervised.kill()  # kill -9 of the supervisor: nobody forwards SIGTERM
+    supervised.wait()
+    _wait_for(lambda: len(list(tmp_path.glob("drained-*"))) == 2)
+    for pid in workers:
+        _wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists())
