@@ -22,6 +22,7 @@ bench: $(STAMP) build/descriptors.binpb
 # the gateway (10 min budget). Options: make faults FAULTS_ARGS="--quick"
 faults: $(STAMP) build/descriptors.binpb
 	$(BIN)/python -m faults $(FAULTS_ARGS)
+	$(BIN)/python -m faults.healing
 	$(BIN)/python -m faults.fuzz --deep
 
 # Mixed traffic through the gateway for a set time: throughput, p50/p99, statuses, the
