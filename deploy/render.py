@@ -32,8 +32,8 @@ DEPLOY = Path(__file__).resolve().parent
 OVERLAYS = ("dev", "prod")
 # Where the gateway pod mounts the ConfigMap (deploy/base/gateway.yaml).
 MOUNT = Path("/etc/blog-gateway")
-# Where the image installs Python packages (docker/Dockerfile: pip on python:3.11-slim).
-IMAGE_SITE_PACKAGES = Path("/usr/local/lib/python3.11/site-packages")
+# Where the image installs Python packages (docker/Dockerfile: the venv /opt/venv).
+IMAGE_SITE_PACKAGES = Path("/opt/venv/lib/python3.11/site-packages")
 HOST_SITE_PACKAGES = docs.STATIC.parent.parent
 OUT = "gateway"
 # Text files in one ConfigMap, binary ones (the descriptor set) in another: each stays
@@ -74,12 +74,12 @@ def settings_for(name: str, deploy: Path = DEPLOY) -> GatewaySettings:
         return GatewaySettings()
 
 
-def _moved(value: Any, moves: dict[str, str]) -> Any:
+def move_paths(value: Any, moves: dict[str, str]) -> Any:
     """Every string under a moved folder, re-rooted; everything else as it was."""
     if isinstance(value, dict):
-        return {key: _moved(item, moves) for key, item in value.items()}
+        return {key: move_paths(item, moves) for key, item in value.items()}
     if isinstance(value, list):
-        return [_moved(item, moves) for item in value]
+        return [move_paths(item, moves) for item in value]
     if isinstance(value, str):
         for old, new in moves.items():
             if value == old or value.startswith(old + "/"):
@@ -102,7 +102,8 @@ def _component(out: Path, files: list[str]) -> dict[str, Any]:
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
         "kind": "Component",
         "configMapGenerator": [
-            {"name": name, "files": group} for name, group in zip(CONFIGMAPS, (text, binary))
+            {"name": CONFIGMAPS[0], "files": text},
+            {"name": CONFIGMAPS[1], "files": binary},
         ],
         "patches": [{"path": "deployment-patch.yaml"}],
     }
@@ -131,7 +132,7 @@ def render_overlay(name: str, out: Path, deploy: Path = DEPLOY) -> list[Path]:
         workdir = Path(scratch).resolve()
         config = render.write(settings, workdir)
         moves = {str(workdir): str(MOUNT), str(HOST_SITE_PACKAGES): str(IMAGE_SITE_PACKAGES)}
-        envoy = _moved(yaml.safe_load(config.read_text()), moves)
+        envoy = move_paths(yaml.safe_load(config.read_text()), moves)
         (out / config.name).write_text(_dump(envoy))
         served = sorted(path.name for path in workdir.iterdir())
         for file in served:
@@ -162,7 +163,7 @@ def stale(deploy: Path = DEPLOY) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.render", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if the committed render is stale")
+    parser.add_argument("--check", action="store_true", help="fail if committed files are stale")
     args = parser.parse_args(argv)
     if args.check:
         found = stale()
