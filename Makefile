@@ -23,6 +23,7 @@ bench: $(STAMP) build/descriptors.binpb
 faults: $(STAMP) build/descriptors.binpb
 	$(BIN)/python -m faults $(FAULTS_ARGS)
 	$(BIN)/python -m faults.healing
+	$(BIN)/python -m faults.scaling
 	$(BIN)/python -m faults.fuzz --deep
 
 # Mixed traffic through the gateway for a set time: throughput, p50/p99, statuses, the
