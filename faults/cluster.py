@@ -125,7 +125,7 @@ class Service:
         _wait_gone(self.process.pid)
 
     def kill9_worker(self, index: int = 0) -> int | None:
-        """SIGKILL one worker; the supervisor then stops the others and exits."""
+        """SIGKILL one worker; the service's supervisor forks a new one in its slot."""
         pids = sorted(self.worker_pids())
         if not pids:
             return None

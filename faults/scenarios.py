@@ -367,16 +367,19 @@ async def article_kill9(ctx: Ctx) -> Result:
 
 
 async def _crash(service: Service, history: History, how: str) -> float:
-    """kill -9 the whole service ("all") or one worker, then start it again; the seconds
-    until it served again."""
+    """kill -9 the whole service ("all", then start it again) or one worker (its service's
+    supervisor forks a new one); the seconds until every worker served again."""
     history.mark_fault()
     if how == "all":
         await in_thread(service.kill9)
+        await in_thread(service.start, wait=False)
     else:
-        service.kill9_worker(_RNG.randrange(service.workers))
-        if await in_thread(service.wait_exit, 15.0) is None:
-            await in_thread(service.kill9)
-    await in_thread(service.start, wait=False)
+        before = set(service.worker_pids())
+        killed = service.kill9_worker(_RNG.randrange(service.workers))
+        while killed in service.worker_pids() or set(service.worker_pids()) <= before - {killed}:
+            if service.process is not None and service.process.poll() is not None:
+                raise RuntimeError(f"{service.name} exited when one worker was killed")
+            await asyncio.sleep(0.05)
     history.mark_healed()
     return float(await in_thread(service.wait_serving, 60.0))
 
