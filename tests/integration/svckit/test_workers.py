@@ -93,3 +93,17 @@ def test_workers_of_a_killed_supervisor_drain_and_exit_instead_of_lingering(supe
     _wait_for(lambda: len(list(tmp_path.glob("drained-*"))) == 2)
     for pid in workers:
         _wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists())
+
+
+def test_a_worker_that_never_finishes_draining_is_killed_after_the_stop_timeout(tmp_path):
+    process = _start(tmp_path, IGNORE_SIGTERM="1")
+    try:
+        _wait_for(lambda: _pids(tmp_path, 0) and _pids(tmp_path, 1))
+        asked = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert 2.0 <= time.monotonic() - asked < 6.0  # the policy's 2 s, then SIGKILL
+    assert process.returncode == 1, output  # not a clean stop, and it says so
+    assert "did not stop in time" in output
