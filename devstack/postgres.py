@@ -15,7 +15,7 @@ PostgreSQL install and one folder per configured data folder:
     <base>/clusters/                     root 0711: nobody else can list it
     <base>/clusters/<key>/               root 0711, <key> from the data folder's path
         owner                            root 0600: the data folder, its password's digest
-        pgdata/  sockets/  postgres.log  the server user's, 0700/0600
+        pgdata/  postgres.log            the server user's, 0700 and 0600
 
 The data folder keeps what only root reads (the superuser password) and two links,
 `pgdata` and `postgres.log`, to where they live. A cluster belongs to the data folder that
@@ -190,15 +190,13 @@ class LocalPostgres:
             _make_dir(home, 0o711)
             record.touch(mode=0o600)
             record.write_text(json.dumps(owner))
-        for name, mode in (("pgdata", 0o700), ("sockets", 0o700)):
-            path = home / name
-            if not path.exists():
-                path.mkdir(mode=mode)
-                shutil.chown(path, user, user)
+        if not self.pgdata.exists():
+            self.pgdata.mkdir(mode=0o700)
+            shutil.chown(self.pgdata, user, user)
         if not self.log_file.exists():
             self.log_file.touch(mode=0o600)
             shutil.chown(self.log_file, user, user)
-        self._adopt_legacy_pgdata()
+        self._adopt_legacy_pgdata(user)
         for name in ("pgdata", "postgres.log"):
             link = self.data_dir / name
             if link.is_symlink() and link.readlink() == home / name:
@@ -209,8 +207,9 @@ class LocalPostgres:
                 link.unlink(missing_ok=True)
             link.symlink_to(home / name)
 
-    def _adopt_legacy_pgdata(self) -> None:
-        """Move a cluster that root made inside the data folder (before the base existed)."""
+    def _adopt_legacy_pgdata(self, user: str) -> None:
+        """Move a cluster made inside the data folder (by root before the base existed, or
+        by the user who owns the clone) to where the server user can reach it."""
         legacy = self.data_dir / "pgdata"
         if legacy.is_symlink() or not (legacy / "PG_VERSION").exists():
             return
@@ -220,6 +219,10 @@ class LocalPostgres:
             raise RuntimeError(f"{legacy} and {self.pgdata} both hold a cluster; remove one")
         self.pgdata.rmdir()
         shutil.move(legacy, self.pgdata)
+        for folder, _folders, files in os.walk(self.pgdata):
+            shutil.chown(folder, user, user)
+            for name in files:
+                shutil.chown(Path(folder) / name, user, user)
 
     def is_running(self) -> bool:
         pid = self.pid()
@@ -235,9 +238,9 @@ class LocalPostgres:
         self.ensure_initialized()
         if self.is_running():
             return
-        sockets = self.home / "sockets"
-        sockets.mkdir(mode=0o700, exist_ok=True)
-        options = f"-h 127.0.0.1 -p {self.port} -k {sockets}"
+        # TCP on loopback only; no Unix socket, whose path (at most 107 bytes) a deep data
+        # folder would overflow, and which no client of ours uses.
+        options = f"-h 127.0.0.1 -p {self.port} -k ''"
         deadline = time.monotonic() + 30
         while True:
             pid = self.pid()

@@ -141,7 +141,6 @@ async def test_root_keeps_the_cluster_under_the_base_and_nothing_secret_is_reada
         assert mode_and_owner(home) == (0o711, 0)
         assert mode_and_owner(home / "owner") == (0o600, 0)
         assert mode_and_owner(cluster.pgdata) == (0o700, server.pw_uid)
-        assert mode_and_owner(home / "sockets") == (0o700, server.pw_uid)
         assert mode_and_owner(cluster.log_file) == (0o600, server.pw_uid)
         assert mode_and_owner(cluster.password_file) == (0o600, 0)
         assert cluster.password_file.parent == data_dir
@@ -169,6 +168,7 @@ async def test_start_after_a_kill_9_of_the_postmaster_serves_the_same_data(
         killed = cluster.pid()
         assert killed is not None
         os.kill(killed, signal.SIGKILL)
+        _wait_gone(killed)  # dead; maybe not yet reaped (a zombie), as a supervisor sees it
         assert (cluster.pgdata / "postmaster.pid").exists()  # stale, as a crash leaves it
         assert not cluster.is_running()
         cluster.start()
@@ -263,12 +263,18 @@ async def test_root_adopts_a_cluster_it_made_inside_the_data_folder_before(
     cluster.start()
     await _query(cluster, "CREATE TABLE kept AS SELECT 5 AS x")
     cluster.stop()
-    # The layout root used before the base: pgdata inside the data folder.
+    # The layout root used before the base: pgdata inside the data folder; or the user's own
+    # cluster, made by `make run` as that user (so owned by root here).
     (data_dir / "pgdata").unlink()
     shutil.move(cluster.pgdata, data_dir / "pgdata")
+    for folder, _folders, files in os.walk(data_dir / "pgdata"):
+        os.chown(folder, 0, 0)
+        for name in files:
+            os.chown(Path(folder) / name, 0, 0)
     try:
         cluster.start()
         assert (data_dir / "pgdata").is_symlink()
+        assert _mode_and_owner(cluster.pgdata / "PG_VERSION")[1] != 0
         assert await _query(cluster, "SELECT x FROM kept") == 5
     finally:
         cluster.stop("immediate")
