@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Tools installed in the venv (buf, envoy, protoc plugins) come first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: bench faults soak run test check lint typecheck protos protos-check buf pytest lock release-protos clean
+.PHONY: bench faults soak run test check lint typecheck protos protos-check buf pytest lock release-protos clean image test-containers
 
 run: $(STAMP) build/descriptors.binpb
 	$(BIN)/python -m devstack run
@@ -74,6 +74,25 @@ lock:
 	(echo "# Exact versions tested; regenerate with \`make lock\`."; \
 	 /tmp/blog-lock-venv/bin/pip freeze --exclude-editable) > requirements.lock
 	rm -rf /tmp/blog-lock-venv
+
+# --- Containers (Podman; CI runs docker/install-tools.sh first) ---------------------------
+# The service image; its base: "debian" makes one from Debian bookworm's packages (no
+# registry needed), or name one (BASE_IMAGE=python:3.11-slim). POSTGRES_IMAGE: a
+# localhost/ name is built from Debian's postgresql-15, any other is pulled (postgres:15).
+BLOG_IMAGE ?= localhost/blog-platform:latest
+BASE_IMAGE ?= debian
+POSTGRES_IMAGE ?= localhost/blog-postgres:15
+CONTAINER_VARS = BLOG_IMAGE=$(BLOG_IMAGE) BASE_IMAGE=$(BASE_IMAGE) POSTGRES_IMAGE=$(POSTGRES_IMAGE)
+
+# Wheels built on the host (build/wheelhouse), then the image and PostgreSQL's; up-to-date
+# steps are skipped.
+image: $(STAMP)
+	$(CONTAINER_VARS) $(BIN)/python docker/image.py all
+
+# The compose stack for real on a free port, an HTTP smoke test through its gateway, and
+# everything removed afterwards; fails (never skips) without Podman.
+test-containers: image
+	$(CONTAINER_VARS) $(BIN)/pytest tests/containers
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,3 +50,24 @@ async def test_the_one_shot_set_up_step_is_idempotent(database, services, tmp_pa
     code, output = await run("docker/init_stack.py", env=env)
     assert code == 0, output
     assert list((tmp_path / "keys").iterdir())
+
+
+async def test_the_set_up_step_waits_for_postgres_then_gives_up_clearly(tmp_path):
+    with socket.socket() as unused:  # bound, never listening: connections are refused
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+        env = {
+            **os.environ,
+            "BLOG_PG_SUPERUSER_URL": f"postgresql://postgres:x@127.0.0.1:{port}/postgres",
+            "BLOG_PG_WAIT_SECONDS": "2",
+            "AUTH_DATABASE_URL": f"postgresql+asyncpg://blog_auth:a@127.0.0.1:{port}/blog",
+            "ARTICLES_DATABASE_URL": f"postgresql+asyncpg://blog_articles:b@127.0.0.1:{port}/blog",
+            "AUTH_KEYS_DIR": str(tmp_path / "keys"),
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
+        }
+        started = time.monotonic()
+        code, output = await run("docker/init_stack.py", env=env)
+    assert code == 1
+    assert "did not accept connections within 2 s" in output
+    assert time.monotonic() - started >= 2
+    assert not (tmp_path / "keys").exists()

