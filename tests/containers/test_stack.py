@@ -7,11 +7,13 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.containers.conftest import Stack, inspect, podman
+from tests.containers.conftest import ROOT, Stack, inspect, podman
 
 # Bringing the stack up (PostgreSQL's initdb, migrations, bcrypt at cost 12 on two busy
 # cores) takes a minute or so, and counts against the first test.
@@ -130,3 +132,39 @@ def test_the_data_survives_a_postgres_restart(stack: Stack) -> None:
         path = f"/articles/{created.json()['id']}"
         assert eventually(lambda: client.get(path).status_code == 200, 60)
         assert client.get(path).json()["title"] == "Kept"
+
+
+def compose_service(name: str) -> dict[str, Any]:
+    services: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    service: dict[str, Any] = services[name]
+    return service
+
+
+@pytest.mark.parametrize("service", OUR_SERVICES)
+def test_each_process_writes_nowhere_but_its_declared_volumes_and_tmpfs(
+    stack: Stack, service: str
+) -> None:
+    """As Docker runs read_only: Podman would add tmpfs on /tmp, /run and /var/tmp."""
+    running = inspect(stack.container(service))
+    probe = f"{stack.container(service)}_probe"
+    argv = ["run", "--name", probe, "--read-only", "--read-only-tmpfs=false"]
+    argv += ["--label", f"io.podman.compose.project={stack.project}"]  # removed with the stack
+    argv += [f"--network={network}" for network in running["NetworkSettings"]["Networks"]]
+    argv += [f"--env={variable}" for variable in running["Config"]["Env"]]
+    argv += [f"--tmpfs={path}" for path in compose_service(service).get("tmpfs", [])]
+    for mount in running["Mounts"]:
+        argv.append(
+            f"--volume={mount['Name']}:{mount['Destination']}:{'rw' if mount['RW'] else 'ro'}"
+        )
+    command = running["Config"]["Cmd"]
+    try:
+        if service == "migrate":  # one-shot: it must finish, as often as it runs
+            finished = podman(*argv, "--rm", stack.image, *command, timeout=120)
+            assert finished.returncode == 0, finished.stdout + finished.stderr
+            return
+        assert podman(*argv, "--detach", stack.image, *command).returncode == 0
+        health = compose_service(service)["healthcheck"]["test"][1:]  # after "CMD"
+        healthy = eventually(lambda: podman("exec", probe, *health).returncode == 0, 60)
+        assert healthy, podman("logs", probe).stderr[-2000:]
+    finally:
+        podman("rm", "--force", "--time", "1", probe)
