@@ -2,7 +2,7 @@
 
 base      the Debian bookworm base (python3, python3-venv) from Debian's packages with
           mmdebstrap, for machines that reach no container registry; the tarball is kept
-          in build/containers/ and imported as BASE_LOCAL
+          in build/containers/ and imported as localhost/blog-base:bookworm-<recipe hash>
 wheels    build/wheelhouse/: requirements-runtime.in (and grpcio-tools for the descriptor
           stage) as wheels built on the host, each at requirements.lock's version
 app       the service image BLOG_IMAGE from docker/Dockerfile, on BASE_IMAGE
@@ -38,8 +38,8 @@ RUNTIME = ROOT / "requirements-runtime.in"
 # The descriptor stage compiles protos/ with protoc from grpcio-tools; it never reaches
 # the final stage.
 PROTOC = ("grpcio-tools", "googleapis-common-protos")
+# Left out of requirements.lock by `pip freeze`; their versions come from the venv.
 FREEZE_OMITS = ("pip", "setuptools")
-BASE_LOCAL = "localhost/blog-base:bookworm"
 BASE_PACKAGES = ("python3", "python3-venv")
 # What dpkg leaves out of the base, as python:3.11-slim does: manuals, docs (but not the
 # licences), translations.
@@ -50,6 +50,9 @@ SLIM = (
     "include=/usr/share/doc/*/copyright",
     "exclude=/usr/share/locale/*",
 )
+# Named after what goes into it, so changing the recipe makes (and uses) a new base.
+BASE_RECIPE = hashlib.sha256(repr((BASE_PACKAGES, SLIM)).encode()).hexdigest()[:8]
+BASE_LOCAL = f"localhost/blog-base:bookworm-{BASE_RECIPE}"
 DEFAULTS = {
     "BLOG_IMAGE": "localhost/blog-platform:latest",
     "BASE_IMAGE": "debian",
@@ -152,7 +155,7 @@ def base() -> None:
         print(f"image.py: {BASE_LOCAL} exists")
         return
     started = time.monotonic()
-    tarball = CACHE / "debian-bookworm-python.tar"
+    tarball = CACHE / f"debian-bookworm-{BASE_RECIPE}.tar"
     if not tarball.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         partial = tarball.with_suffix(".partial")
@@ -166,7 +169,7 @@ def base() -> None:
         partial.rename(tarball)
     # An imported tarball has no PATH of its own.
     path = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    podman("import", "--quiet", "--change", path, str(tarball), BASE_LOCAL)
+    podman("import", "--quiet", "--change", path, str(tarball), BASE_LOCAL, capture=True)
     step(f"base image {BASE_LOCAL}", started)
 
 
@@ -179,8 +182,20 @@ def base_image() -> str:
     return chosen
 
 
+def image_id(name: str) -> str | None:
+    found = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{.Id}}", name],
+        env=podman_env(),
+        check=False,
+        text=True,
+        capture_output=True,
+    )
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
 def build(dockerfile: str, tag: str, base_name: str, *extra: str) -> None:
     started = time.monotonic()
+    previous = image_id(tag)
     podman(
         "build",
         "--file",
@@ -196,6 +211,12 @@ def build(dockerfile: str, tag: str, base_name: str, *extra: str) -> None:
         *extra,
         str(ROOT),
     )
+    if previous not in (None, image_id(tag)):
+        # The image this tag named before, unless a container still uses it: rebuilds
+        # would otherwise pile up untagged images.
+        subprocess.run(
+            ["podman", "rmi", previous], env=podman_env(), check=False, capture_output=True
+        )
     step(f"image {tag}", started)
 
 
