@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ POSTGRES_IMAGE = "localhost/blog-postgres:15"  # docker/postgres.Dockerfile, for
 PREFIX = "k8scheck-"
 NETWORK = PREFIX + "net"
 GATEWAY_PORT = 18790
+SERVICES = {"auth": "auth-grpc", "articles": "articles-grpc", "gateway": "gateway"}
 HEALTH = {
     "auth": (50051, "blog.auth.v1.AuthService"),
     "articles": (50052, "blog.articles.v1.ArticleService"),
@@ -74,7 +77,7 @@ class Dev:
 
     def secret_dir(self, name: str, folder: Path) -> Path:
         """The Secret as the kubelet mounts it: one file per key, root:fsGroup, 0440."""
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)
         for (secret, key), value in self.secrets.items():
             if secret == name:
                 (folder / key).write_text(value)
@@ -122,14 +125,21 @@ def cleanup() -> None:
     run("podman", "network", "rm", "--force", NETWORK, check=False)
 
 
-def wait(what: str, ready: Any, seconds: float = 60) -> None:
+def wait(
+    what: str,
+    ready: Callable[[], bool],
+    seconds: float = 60,
+    seen: Callable[[], object] | None = None,
+) -> None:
+    """Poll `ready` each second; `seen` tells what there was instead if it never is."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if ready():
             print(f"ok: {what}")
             return
         time.sleep(1)
-    raise RuntimeError(f"not within {seconds:.0f} s: {what}")
+    instead = f" (seen: {seen()})" if seen else ""
+    raise RuntimeError(f"not within {seconds:.0f} s: {what}{instead}")
 
 
 def expect(condition: bool, what: str) -> None:
@@ -151,86 +161,144 @@ def call(method: str, path: str, body: str | None = None, **headers: str) -> tup
         return error.code, error.read()
 
 
-def healthy_hosts(cluster: str) -> int:
-    """Envoy's own view, from its admin interface (loopback: asked inside the container)."""
+def envoy_hosts(cluster: str) -> tuple[int, int]:
+    """(hosts, healthy hosts) of a cluster, from Envoy's admin interface (asked inside
+    the container: it listens on loopback only)."""
     script = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9901/clusters').read().decode())"
-    found = run("podman", "exec", PREFIX + "gateway", "python", "-c", script).stdout
-    lines = [
+    found = run("podman", "exec", PREFIX + "gateway-0", "python", "-c", script).stdout
+    flags = [
         line
         for line in found.splitlines()
         if line.startswith(f"{cluster}::") and "::health_flags::" in line
     ]
-    return sum(line.endswith("::healthy") for line in lines)
+    return len(flags), sum(line.endswith("::healthy") for line in flags)
 
 
-def check(replicas: int, scratch: Path) -> None:
-    dev = Dev()
-    keys = dev.secret_dir("auth-signing-keys", scratch / "keys")
-    mounts = {
-        "auth-signing-keys": keys,
-        "gateway-config": ROOT / "deploy" / "overlays" / "dev" / "gateway",
-    }
-    run("podman", "network", "create", NETWORK)
+def wait_hosts(cluster: str, count: int, what: str) -> None:
+    """Until Envoy has exactly `count` hosts in `cluster`, all healthy."""
+    hosts = functools.partial(envoy_hosts, cluster)
+    wait(what, lambda: hosts() == (count, count), seen=hosts)
+
+
+def start_database(dev: Dev) -> None:
     password = dev.secrets[("blog-db-superuser", "password")]
-    database = ["--network", NETWORK, "--network-alias", "postgres"]
-    database += ["-e", f"POSTGRES_PASSWORD={password}", POSTGRES_IMAGE]
-    run("podman", "run", "-d", "--name", PREFIX + "postgres", *database)
+    options = ["--network", NETWORK, "--network-alias", "postgres"]
+    options += ["-e", f"POSTGRES_PASSWORD={password}", POSTGRES_IMAGE]
+    run("podman", "run", "-d", "--name", PREFIX + "postgres", *options)
     ready = ["podman", "exec", PREFIX + "postgres", "pg_isready", "-h", "127.0.0.1"]
     wait("postgres accepts connections", lambda: run(*ready, check=False).returncode == 0)
+
+
+def run_job(dev: Dev, mounts: dict[str, Path]) -> None:
     job = dev.pod("Job", "migrate")
     for container in [*job["initContainers"], *job["containers"]]:
         options = dev.container_args(job, container, mounts)
         run("podman", "run", "--rm", "--name", PREFIX + container["name"], *options)
         print(f"ok: Job migrate, container {container['name']} exited 0")
-    for name in ("auth", "articles", "gateway"):
-        pod = dev.pod("Deployment", name)
-        [container] = pod["containers"]
-        service = {"auth": "auth-grpc", "articles": "articles-grpc", "gateway": "gateway"}[name]
-        aliases = [
-            "--network-alias",
-            service,
-            "--network-alias",
-            f"{service}.{dev.namespace}.svc.cluster.local",
-        ]
-        publish = ["-p", f"127.0.0.1:{GATEWAY_PORT}:8080"] if name == "gateway" else []
-        for index in range(replicas if name != "gateway" else 1):
-            suffix = f"-{index}" if name != "gateway" else ""
-            options = [*aliases, *publish, *dev.container_args(pod, container, mounts)]
-            run("podman", "run", "-d", "--name", f"{PREFIX}{name}{suffix}", *options)
-    for name, (port, health) in HEALTH.items():
-        for index in range(replicas):
-            probe = ["podman", "exec", f"{PREFIX}{name}-{index}", "python", "docker/healthcheck.py"]
-            probe += ["grpc", f"127.0.0.1:{port}", health]
-            wait(
-                f"{name}-{index} SERVING",
-                lambda probe=probe: run(*probe, check=False).returncode == 0,
-            )
-    for cluster in HEALTH:
-        wait(
-            f"Envoy lists {replicas} healthy {cluster} hosts",
-            lambda c=cluster: healthy_hosts(c) == replicas,
-        )
-    wait("GET /articles through the gateway", lambda: call("GET", "/articles")[0] == 200)
-    user = json.dumps({"email": "ada@example.com", "username": "ada", "password": "correct horse"})
-    status, body = call("POST", "/auth/register", user, content_type="application/json")
-    expect(status == 201, f"register: {status} {body!r}")
+
+
+def start_pod(dev: Dev, name: str, index: str, mounts: dict[str, Path]) -> str:
+    """Pod `index` of Deployment `name`, reachable by its Service's names; its container."""
+    pod = dev.pod("Deployment", name)
+    [container] = pod["containers"]
+    options = []
+    for alias in (SERVICES[name], f"{SERVICES[name]}.{dev.namespace}.svc.cluster.local"):
+        options += ["--network-alias", alias]
+    if name == "gateway":
+        options += ["-p", f"127.0.0.1:{GATEWAY_PORT}:8080"]
+    options += dev.container_args(pod, container, mounts)
+    run("podman", "run", "-d", "--name", f"{PREFIX}{name}-{index}", *options)
+    return f"{PREFIX}{name}-{index}"
+
+
+def wait_serving(name: str, container: str) -> None:
+    port, health = HEALTH[name]
+    probe = ["podman", "exec", container, "python", "docker/healthcheck.py"]
+    probe += ["grpc", f"127.0.0.1:{port}", health]
+    wait(f"{container} SERVING", lambda: run(*probe, check=False).returncode == 0)
+
+
+def login() -> str:
     form = "username=ada&password=correct horse"
     status, body = call(
         "POST", "/auth/login", form, content_type="application/x-www-form-urlencoded"
     )
     expect(status == 200, f"login: {status} {body!r}")
-    token = json.loads(body)["access_token"]
+    token: str = json.loads(body)["access_token"]
+    return token
+
+
+def kid_of(token: str) -> str:
+    header = token.split(".")[0]
+    kid: str = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+    return kid
+
+
+def create_article(token: str) -> int:
     article = json.dumps({"title": "Hello", "content": "My first article.", "published": True})
-    status, body = call(
-        "POST",
-        "/articles",
-        article,
-        content_type="application/json",
-        authorization=f"Bearer {token}",
-    )
-    expect(status == 201, f"create: {status} {body!r}")
+    headers = {"content_type": "application/json", "authorization": f"Bearer {token}"}
+    return call("POST", "/articles", article, **headers)[0]
+
+
+def roll_auth(dev: Dev, pods: list[str], mounts: dict[str, Path], generation: int) -> None:
+    """`kubectl rollout restart deployment/auth` (maxSurge 1, maxUnavailable 0): a new pod
+    with the Secret as it is now, SERVING, then an old one goes. Podman cannot take a name
+    out of DNS before the stop, as a terminating pod leaves its Service at once and then
+    serves through its preStop pause, so this waits for Envoy to drop the old host instead."""
+    for index, old in enumerate(list(pods)):
+        new = start_pod(dev, "auth", f"{generation}.{index}", mounts)
+        wait_serving("auth", new)
+        run("podman", "stop", "--time", "15", old)
+        run("podman", "rm", old)
+        pods[index] = new
+        wait_hosts("auth", len(pods), f"Envoy has dropped {old}")
+
+
+def rotate(dev: Dev, pods: list[str], mounts: dict[str, Path], old_token: str) -> None:
+    """The README's key rotation, step by step, with a token of the old key in use."""
+    old_kid = kid_of(old_token)
+    kid, pem = secrets.new_key()
+    dev.secrets[("auth-signing-keys", f"{kid}.pem")] = pem  # kubectl patch secret ...
+    dev.secret_dir("auth-signing-keys", mounts["auth-signing-keys"])
+    roll_auth(dev, pods, mounts, 1)
+    expect(kid_of(login()) == old_kid, "a published key must not sign before active-kid says so")
+    dev.secrets[("auth-signing-keys", "active-kid")] = kid
+    roll_auth(dev, pods, mounts, 2)
+    new_token = login()
+    expect(kid_of(new_token) == kid, "after the second rollout the new key signs")
+    for token, which in ((new_token, "new"), (old_token, "old")):
+        status = create_article(token)
+        expect(status == 201, f"a token of the {which} key, after the rotation: {status}")
+    print("ok: key rotated in two rollouts; tokens of the old and the new key both accepted")
+
+
+def check(replicas: int, scratch: Path) -> None:
+    dev = Dev()
+    keys = dev.secret_dir("auth-signing-keys", scratch / "keys")
+    gateway = ROOT / "deploy" / "overlays" / "dev" / "gateway"
+    mounts = {"auth-signing-keys": keys, "gateway-config": gateway}
+    run("podman", "network", "create", NETWORK)
+    start_database(dev)
+    run_job(dev, mounts)
+    pods = {
+        name: [start_pod(dev, name, str(index), mounts) for index in range(replicas)]
+        for name in HEALTH
+    }
+    start_pod(dev, "gateway", "0", mounts)
+    for name, containers in pods.items():
+        for container in containers:
+            wait_serving(name, container)
+    for cluster in HEALTH:
+        wait_hosts(cluster, replicas, f"Envoy lists {replicas} healthy {cluster} hosts")
+    wait("GET /articles through the gateway", lambda: call("GET", "/articles")[0] == 200)
+    user = json.dumps({"email": "ada@example.com", "username": "ada", "password": "correct horse"})
+    status, body = call("POST", "/auth/register", user, content_type="application/json")
+    expect(status == 201, f"register: {status} {body!r}")
+    token = login()
+    expect(create_article(token) == 201, "create an article")
     expect(call("GET", "/docs/swagger-ui-bundle.js")[0] == 200, "the Swagger UI bundle")
     print("ok: register, login, create an article, read the docs through the gateway")
+    rotate(dev, pods["auth"], mounts, token)
 
 
 def main(argv: list[str] | None = None) -> int:
