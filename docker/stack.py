@@ -101,14 +101,17 @@ def wait_healthy(name: str, timeout: float) -> None:
 
 
 def wait_completed(name: str, timeout: float) -> None:
-    waited = subprocess.run(
-        ["podman", "wait", name],
-        env=podman_env(),
-        check=False,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-    )
+    try:
+        waited = subprocess.run(
+            ["podman", "wait", name],
+            env=podman_env(),
+            check=False,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise failure(name, f"did not finish within {timeout:.0f} s") from None
     if waited.stdout.strip() != "0":
         raise failure(name, f"exited with {waited.stdout.strip() or waited.stderr.strip()}")
 
