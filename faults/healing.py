@@ -1,5 +1,5 @@
 """Self-healing under `make run`: kill -9 a worker of each service, then each whole service
-process, while writers post through the gateway.
+process, then the embedded PostgreSQL, while writers post through the gateway.
 
 Passes when the stack keeps running, every fault is healed (all of Envoy's upstream hosts
 healthy again, a write acknowledged) within 15 s, every acknowledged article is readable
@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from devstack.launched import LaunchedStack, stack_env
+from devstack.postgres import LocalPostgres
 from faults.gateway_load import GatewayLoad, register
 
 HEAL_LIMIT_SECONDS = 15.0
@@ -129,6 +130,12 @@ async def run(stack: LaunchedStack, *, quick: bool) -> Outcome:
                     stack, load, f"{service}: kill -9 the service", supervisor, "restarted (pid"
                 )
             )
+        cluster = LocalPostgres(stack.data_dir / "postgres", int(stack.env["BLOG_PG_PORT"]))
+        postmaster = cluster.pid()
+        assert postmaster is not None
+        outcome.steps.append(
+            await _fault(stack, load, "PostgreSQL: kill -9", postmaster, "PostgreSQL restarted")
+        )
     finally:
         await load.stop()
     outcome.acknowledged = len(set(load.acknowledged))

@@ -25,6 +25,7 @@ def test_killed_workers_and_services_are_restarted_and_no_acknowledged_write_is_
         "auth: kill -9 one worker",
         "articles: kill -9 the service",
         "auth: kill -9 the service",
+        "PostgreSQL: kill -9",
     ]
     for step in outcome.steps:
         assert step.heal_seconds <= healing.HEAL_LIMIT_SECONDS, step
