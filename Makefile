@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Tools installed in the venv (buf, envoy, protoc plugins) come first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: bench faults soak run test check lint typecheck protos protos-check buf pytest lock release-protos clean image test-containers
+.PHONY: bench faults soak run test check lint typecheck protos protos-check buf pytest lock release-protos clean image test-containers deploy-render deploy-check
 
 run: $(STAMP) build/descriptors.binpb
 	$(BIN)/python -m devstack run
@@ -93,6 +93,16 @@ image: $(STAMP)
 # everything removed afterwards; fails (never skips) without Podman.
 test-containers: image
 	$(CONTAINER_VARS) $(BIN)/pytest tests/containers
+
+# --- Kubernetes (deploy/) -------------------------------------------------------------------
+# Re-render the gateway ConfigMaps of every overlay (after a change to gateway/, the protos
+# or a gateway.env); the tests fail while the committed render is stale.
+deploy-render: $(STAMP) build/descriptors.binpb
+	$(BIN)/python -m deploy.render
+
+# The dev overlay's pods under Podman, exactly as rendered (no cluster runs here).
+deploy-check: image
+	$(CONTAINER_VARS) $(BIN)/python -m deploy.podman_check
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache
