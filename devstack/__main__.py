@@ -5,8 +5,9 @@
 
 import sys
 
+from devstack.control import request_scale
 from devstack.settings import StackSettings
-from devstack.stack import request_scale, run
+from devstack.stack import run
 
 USAGE = "usage: python -m devstack run | python -m devstack scale auth|articles COUNT"
 

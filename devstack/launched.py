@@ -15,9 +15,9 @@ import threading
 import time
 from pathlib import Path
 
+from devstack.control import request_scale
 from devstack.postgres import free_port_block
 from devstack.settings import StackSettings
-from devstack.stack import request_scale
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "The blog stack is running"

@@ -14,7 +14,6 @@ it is SERVING; one that leaves is taken out of them first, then sent SIGTERM to 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -25,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dotenv
-import grpc
-from grpc_health.v1 import health_pb2
 
 from devstack import bootstrap, migrate, postgres
+from devstack.control import control_dir, wanted_counts
+from devstack.probe import serving, wait_serving
 from devstack.settings import StackSettings, role_passwords
 from devstack.supervise import Child, CrashLoopError, say
 from svckit.workers import ExitHistory, RestartPolicy
@@ -62,11 +61,6 @@ class Replica:
     address: str  # host:shared port, where its health is asked
     child: Child
     in_rotation: bool = False  # listed in the gateway's endpoint file
-
-
-def control_dir(settings: StackSettings) -> Path:
-    """Where a running launcher keeps its pid and the wanted replica counts."""
-    return settings.data_dir.resolve() / "stack"
 
 
 @dataclass
@@ -127,7 +121,7 @@ class Stack:
         child.start()
         self.replicas.setdefault(spec.name, []).append(replica)
         if wait:
-            _wait_serving(replica.address, child, self.settings.startup_timeout_seconds)
+            wait_serving(replica.address, child, self.settings.startup_timeout_seconds)
             replica.in_rotation = True
         return replica
 
@@ -183,7 +177,7 @@ class Stack:
                 if replica.child.tend():
                     kept.append(replica)
                 joining = not replica.in_rotation and not replica.child.retiring
-                if joining and replica.child.alive() and _serving(replica.address):
+                if joining and replica.child.alive() and serving(replica.address):
                     replica.in_rotation = True
                     self.publish(spec)
                     say(f"{replica.child.name} is SERVING at {replica.address}; in rotation")
@@ -210,7 +204,7 @@ class Stack:
             replica.child.terminate()
 
     def rescale_from_file(self) -> None:
-        wanted = _wanted_counts(self.settings)
+        wanted = wanted_counts(self.settings)
         for spec in SERVICES:
             if spec.name in wanted:
                 self.scale(spec, wanted[spec.name])
@@ -274,55 +268,6 @@ def _replica_host(env: dict[str, str], prefix: str, index: int) -> str:
     if host != "127.0.0.1":
         raise ValueError(f"{prefix}_HOST={host}: replicas need the loopback default 127.0.0.1")
     return f"127.0.0.{index + 1}"
-
-
-def _wanted_counts(settings: StackSettings) -> dict[str, int]:
-    path = control_dir(settings) / "replicas.json"
-    try:
-        wanted: dict[str, int] = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-    return {name: int(count) for name, count in wanted.items() if int(count) >= 1}
-
-
-def request_scale(settings: StackSettings, service: str, count: int) -> None:
-    """`python -m devstack scale SERVICE N`: tell the running launcher (SIGHUP)."""
-    if service not in {spec.name for spec in SERVICES} or count < 1:
-        raise ValueError("usage: python -m devstack scale auth|articles COUNT (>= 1)")
-    folder = control_dir(settings)
-    pid = int((folder / "launcher.pid").read_text())
-    wanted = {**_wanted_counts(settings), service: count}
-    (folder / "replicas.json").write_text(json.dumps(wanted))
-    os.kill(pid, signal.SIGHUP)
-
-
-def _health_check(channel: grpc.Channel) -> Callable[..., health_pb2.HealthCheckResponse]:
-    return channel.unary_unary(
-        "/grpc.health.v1.Health/Check",
-        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-        response_deserializer=health_pb2.HealthCheckResponse.FromString,
-    )
-
-
-def _serving(target: str, timeout: float = 0.5) -> bool:
-    with grpc.insecure_channel(target) as channel:
-        try:
-            reply = _health_check(channel)(health_pb2.HealthCheckRequest(), timeout=timeout)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-def _wait_serving(target: str, child: Child, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not child.alive():
-            code = child.process.returncode if child.process else None
-            raise RuntimeError(f"{target}: the process exited with {code}")
-        if _serving(target, timeout=1.0):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{target} did not report SERVING within {timeout:.0f} s")
 
 
 def run() -> int:
