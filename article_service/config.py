@@ -15,6 +15,7 @@ class Settings(ServiceSettings):
 
     port: int = Field(default=50052, ge=0, le=65535)
     worker_base_port: int = Field(default=50071, ge=0, le=65535)
+    metrics_port: int = Field(default=9462, ge=0, le=65535)
     auth_address: str = "127.0.0.1:50051"
     auth_timeout_seconds: float = Field(default=2.0, gt=0)
     token_issuer: str = "blog-auth"  # noqa: S105 - an issuer name, not a secret

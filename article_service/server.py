@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from article_service import errors, operations
+from article_service import metrics as article_metrics
 from article_service.auth_client import PublicKeyCache, TokenVerifier, grpc_key_source
 from article_service.config import Settings
 from article_service.db.lock import try_advisory_lock
@@ -27,6 +28,8 @@ from article_service.user_feed import LOCK_KEY, FeedTiming, UserFeedConsumer
 from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
+from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
+from svckit.metrics import MetricsInterceptor, Sampler
 
 log = logging.getLogger("article_service.server")
 
@@ -49,6 +52,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # A fixed pool: overflow connections are closed as soon as they come back, so under
         # load every few calls paid for a new connection (fork, SCRAM) on both sides.
         max_overflow=0,
+        poolclass=MeteredPool,
         pool_timeout=settings.db_pool_timeout_seconds,
         connect_args=asyncpg_connect_args(settings.db_statement_timeout_seconds),
     )
@@ -74,11 +78,11 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
     # service is seen again within seconds (new signing keys, the user feed).
     channel = grpc.aio.insecure_channel(settings.auth_address, options=AUTH_CHANNEL_OPTIONS)
     keys = PublicKeyCache(
-        grpc_key_source(channel, settings.auth_timeout_seconds),
+        article_metrics.counting_keys(grpc_key_source(channel, settings.auth_timeout_seconds)),
         min_refresh_seconds=settings.keys_refresh_seconds,
     )
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    reads = BatchedReads(engine)
+    reads = BatchedReads(engine, on_batch=article_metrics.batch_observer())
 
     def uow() -> SqlUnitOfWork:
         return SqlUnitOfWork(sessions, reads)
@@ -92,7 +96,7 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
     )
     consumer = _consumer(settings, channel, uow, deleted)
     server = grpc.aio.server(
-        interceptors=[CallInterceptor(errors.to_status)],
+        interceptors=[MetricsInterceptor(), CallInterceptor(counting_errors(errors.to_status, {}))],
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
@@ -122,6 +126,7 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
         tasks.append(asyncio.create_task(deleted.run()))
         if settings.feed_consumer:
             tasks.append(asyncio.create_task(consumer.run()))
+        tasks.append(asyncio.create_task(_sampler(engine, consumer).run()))
         yield Running(port, server, health_servicer, consumer, deleted)
     finally:
         await _stop(tasks)
@@ -167,6 +172,13 @@ async def _stop(tasks: list[asyncio.Task[None]], within: float = 5.0) -> None:
         _, pending = await asyncio.wait(tasks, timeout=within)
         if pending:
             log.warning("background tasks did not stop", extra={"tasks": len(pending)})
+
+
+def _sampler(engine: AsyncEngine, consumer: UserFeedConsumer) -> Sampler:
+    sampler = Sampler()
+    watch_pool(engine, sampler)
+    article_metrics.watch_feed(consumer, sampler)
+    return sampler
 
 
 def _probe(engine: AsyncEngine) -> health.Probe:

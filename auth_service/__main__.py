@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from auth_service import keys
 from auth_service.config import Settings
 from auth_service.server import serve
-from svckit import logs
+from svckit import exporter, logs
 from svckit.workers import run_workers
 
 
@@ -22,9 +22,16 @@ def main() -> int:
         print(f"auth_service: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     logs.configure("auth", settings.log_level)
-    return run_workers(
-        settings.workers, lambda index: serve(settings, index), settings.restart_policy()
-    )
+    metrics = exporter.start("auth", settings.metrics_host, settings.metrics_port, settings.workers)
+    try:
+        return run_workers(
+            settings.workers,
+            lambda index: serve(settings, index),
+            settings.restart_policy(),
+            metrics.worker_exited,
+        )
+    finally:
+        metrics.close()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ class Settings(ServiceSettings):
 
     port: int = Field(default=50051, ge=0, le=65535)
     worker_base_port: int = Field(default=50061, ge=0, le=65535)
+    metrics_port: int = Field(default=9461, ge=0, le=65535)
     keys_dir: Path = Path(".data/keys")
     # Which key in keys_dir signs; None means "the only key there" (several keys is an error).
     active_kid: str | None = None

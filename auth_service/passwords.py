@@ -28,6 +28,7 @@ class PasswordHasher:
         self._rounds = rounds
         self._dummy_hash = dummy_hash
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="bcrypt")
+        self._threads = threads
         self._limit = threads + max_waiting
         self._in_progress = 0
 
@@ -38,6 +39,14 @@ class PasswordHasher:
         salt = bcrypt.gensalt(rounds)
         dummy = await asyncio.to_thread(bcrypt.hashpw, b"not-a-real-password", salt)
         return cls(rounds, dummy, threads, max_waiting)
+
+    def in_progress(self) -> int:
+        """Checks hashing now or waiting for a thread (what the metrics sample)."""
+        return self._in_progress
+
+    def waiting(self) -> int:
+        """Checks queued for a thread; at `max_waiting` more are shed."""
+        return max(0, self._in_progress - self._threads)
 
     async def _run(self, work: Callable[[], _T]) -> _T:
         if self._in_progress >= self._limit:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from auth_service import errors, keys
+from auth_service import metrics as auth_metrics
 from auth_service.config import Settings
 from auth_service.db.uow import SqlUnitOfWork
 from auth_service.models import PublicKey, ThrottlePolicy
@@ -27,6 +28,8 @@ from auth_service.tokens import TokenCodec
 from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
+from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
+from svckit.metrics import MetricsInterceptor, Sampler
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 
@@ -43,6 +46,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.database_url.get_secret_value(),
         pool_size=settings.db_pool_size,
         pool_pre_ping=True,  # connections die when the database restarts
+        poolclass=MeteredPool,
         pool_timeout=settings.db_pool_timeout_seconds,
         connect_args=asyncpg_connect_args(settings.db_statement_timeout_seconds),
     )
@@ -62,7 +66,10 @@ class _DrainingHealth(health_aio.HealthServicer):
 
 
 async def build_operations(
-    settings: Settings, engine: AsyncEngine, draining: asyncio.Event | None = None
+    settings: Settings,
+    engine: AsyncEngine,
+    draining: asyncio.Event | None = None,
+    sampler: Sampler | None = None,
 ) -> AuthOperations:
     keyring = keys.load_keyring(settings.keys_dir, settings.active_kid)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -81,6 +88,8 @@ async def build_operations(
     hasher = await PasswordHasher.create(
         settings.bcrypt_rounds, settings.bcrypt_threads, settings.bcrypt_max_waiting
     )
+    if sampler is not None:
+        auth_metrics.watch_hasher(hasher, sampler)
     return AuthOperations(
         lambda: SqlUnitOfWork(sessions),
         hasher,
@@ -96,7 +105,10 @@ def _create_server(
 ) -> tuple[grpc.aio.Server, health_aio.HealthServicer]:
     reuse_port = 1 if settings.workers > 1 else 0
     server = grpc.aio.server(
-        interceptors=[CallInterceptor(errors.to_status)],
+        interceptors=[
+            MetricsInterceptor(),
+            CallInterceptor(counting_errors(errors.to_status, auth_metrics.counted_errors())),
+        ],
         options=[
             ("grpc.so_reuseport", reuse_port),
             # Accept the article service's keepalive pings on the long user-feed stream, and
@@ -119,8 +131,10 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
     """A started server for `settings`; stopped, with its engine disposed, on exit."""
     engine = create_engine(settings)
     draining = asyncio.Event()
+    sampler = Sampler()
+    watch_pool(engine, sampler)
     try:
-        operations = await build_operations(settings, engine, draining)
+        operations = await build_operations(settings, engine, draining, sampler)
         server, health_servicer = _create_server(settings, operations, draining)
         port = server.add_insecure_port(f"{settings.host}:{settings.port}")
         if settings.worker_base_port:
@@ -132,10 +146,12 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
 
         await server.start()
         watcher = asyncio.create_task(health.watch(health_servicer, [SERVICE_NAME], probe))
+        sampling = asyncio.create_task(sampler.run())
         try:
             yield Running(server, health_servicer, port)
         finally:
             watcher.cancel()
+            sampling.cancel()
             draining.set()
             await server.stop(settings.shutdown_grace_seconds)
     finally:

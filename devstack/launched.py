@@ -40,6 +40,9 @@ def stack_env(data_dir: Path, *, workers: int = 2, **extra: str) -> dict[str, st
         ARTICLES_WORKERS=str(workers),
         GATEWAY_PORT=str(base + 8),
         GATEWAY_ADMIN_PORT=str(base + 9),
+        GATEWAY_STATS_PORT=str(base + 7),
+        AUTH_METRICS_PORT=str(base + 10),
+        ARTICLES_METRICS_PORT=str(base + 11),
         GATEWAY_HEALTH_CHECK_INTERVAL_SECONDS="1",
     )
     env.update(extra)

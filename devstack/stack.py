@@ -45,11 +45,12 @@ class ServiceSpec:
     module: str
     prefix: str  # of its settings: AUTH, ARTICLES
     default_port: str
+    default_metrics_port: str
 
 
 SERVICES = (
-    ServiceSpec("auth", "Auth service", "auth_service", "AUTH", "50051"),
-    ServiceSpec("articles", "Article service", "article_service", "ARTICLES", "50052"),
+    ServiceSpec("auth", "Auth service", "auth_service", "AUTH", "50051", "9461"),
+    ServiceSpec("articles", "Article service", "article_service", "ARTICLES", "50052", "9462"),
 )
 
 
@@ -113,6 +114,7 @@ class Stack:
     def start_replica(self, spec: ServiceSpec, index: int, *, wait: bool) -> Replica:
         host = _replica_host(self.env, spec.prefix, index)
         env = {**self.env, f"{spec.prefix}_HOST": host}
+        env.setdefault(f"{spec.prefix}_METRICS_HOST", host)  # each replica's own /metrics
         command = [sys.executable, "-m", spec.module]
         name = spec.label if index == 0 else f"{spec.label} replica {index}"
         child = Child(name, lambda: subprocess.Popen(command, env=env, cwd=ROOT), POLICY)
@@ -131,6 +133,11 @@ class Stack:
             for index in range(counts[spec.name]):
                 replica = self.start_replica(spec, index, wait=True)
                 self.addresses.append((replica.child.name, f"{replica.address} (gRPC)"))
+                port = self.env.get(f"{spec.prefix}_METRICS_PORT", spec.default_metrics_port)
+                if port != "0":
+                    host = self.env.get(f"{spec.prefix}_METRICS_HOST", replica.host)
+                    metrics = f"http://{host}:{port}/metrics"
+                    self.addresses.append((f"{replica.child.name} metrics", metrics))
 
     def endpoints(self, spec: ServiceSpec) -> list[str]:
         from gateway.config import worker_endpoints
@@ -165,6 +172,9 @@ class Stack:
         self.addresses.append(
             ("Envoy admin", f"http://{settings.admin_host}:{settings.admin_port}")
         )
+        if settings.stats_port:
+            stats = f"http://{settings.stats_host}:{settings.stats_port}/metrics"
+            self.addresses.append(("Envoy metrics", stats))
 
     # --- keeping it running -------------------------------------------------------------------
 

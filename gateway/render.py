@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from gateway import docs, openapi
+from gateway import docs, openapi, stats
 from gateway.config import GatewaySettings
 from gateway.descriptors import Descriptors, HttpRoute, for_envoy, load
 from gateway.upstreams import address, cluster, cluster_of, seconds, typed, write_endpoints
@@ -372,6 +372,7 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
                     "routes": _docs_routes(served / "openapi.json", served / "docs.html")
                     + _api_routes(settings, routes),
                     "typed_per_filter_config": {CORS: _cors(settings)},
+                    "virtual_clusters": stats.virtual_clusters(routes),
                     # Browsers must not guess a content type (ASVS 14.4.4).
                     "response_headers_to_add": [NOSNIFF],
                 }
@@ -379,7 +380,7 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
         },
         http_filters=_filters(settings, descriptors, served / "descriptors.binpb"),
     )
-    return {
+    config: dict[str, Any] = {
         # File-based EDS (GATEWAY_ENDPOINTS_DIR) needs the node to name itself.
         "node": {"id": "gateway", "cluster": "blog-gateway"},
         "admin": {"address": address(settings.admin_host, settings.admin_port)},
@@ -418,6 +419,10 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
             "clusters": clusters,
         },
     }
+    if settings.stats_port:
+        config["static_resources"]["listeners"].append(stats.listener(settings))
+        config["static_resources"]["clusters"].append(stats.admin_cluster(settings))
+    return config
 
 
 def write(settings: GatewaySettings, workdir: Path) -> Path:

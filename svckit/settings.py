@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     worker_restart_limit: int = Field(default=5, ge=1)
     worker_restart_window_seconds: float = Field(default=60.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Prometheus /metrics over plain HTTP (served by the supervisor for all workers); 0 = off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     def restart_policy(self) -> RestartPolicy:
         """How the worker supervisor restarts; stopping waits out the drain, then a margin."""

@@ -78,16 +78,21 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-def run_workers(count: int, serve: Serve, policy: RestartPolicy | None = None) -> int:
+def run_workers(
+    count: int,
+    serve: Serve,
+    policy: RestartPolicy | None = None,
+    on_exit: Callable[[int], None] | None = None,
+) -> int:
     """Run `serve(index)` under uvloop in `count` supervised processes; return an exit code.
 
     With one worker there is nothing to supervise: it runs in this process, and the
-    supervisor above restarts the whole service.
+    supervisor above restarts the whole service. `on_exit(pid)` hears of each worker's end.
     """
     if count <= 1:
         uvloop.run(serve(0))
         return 0
-    return _Supervisor(count, serve, policy or RestartPolicy()).run()
+    return _Supervisor(count, serve, policy or RestartPolicy(), on_exit).run()
 
 
 def _die_with(parent: int) -> None:
@@ -122,9 +127,16 @@ def _child(serve: Serve, index: int, parent: int) -> None:
 
 
 class _Supervisor:
-    def __init__(self, count: int, serve: Serve, policy: RestartPolicy) -> None:
+    def __init__(
+        self,
+        count: int,
+        serve: Serve,
+        policy: RestartPolicy,
+        on_exit: Callable[[int], None] | None = None,
+    ) -> None:
         self.serve = serve
         self.policy = policy
+        self.on_exit = on_exit
         self.running: dict[int, int] = {}  # pid -> slot
         self.due: dict[int, float] = {}  # slot -> monotonic time of its next start
         self.history = {slot: ExitHistory(policy) for slot in range(count)}
@@ -167,6 +179,8 @@ class _Supervisor:
             if pid == 0:
                 return
             slot = self.running.pop(pid, None)
+            if self.on_exit is not None:
+                self.on_exit(pid)
             if slot is not None:
                 self._exited(slot, pid, status)
 

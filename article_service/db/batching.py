@@ -65,6 +65,7 @@ class Batcher(Generic[K, V]):
         lane: Callable[[K], Hashable] = _one_lane,
         max_batch: int = 256,
         max_in_flight: int = 1,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         if max_batch < 1 or max_in_flight < 1:
             raise ValueError("max_batch and max_in_flight must be at least 1")
@@ -72,6 +73,7 @@ class Batcher(Generic[K, V]):
         self._lane_of = lane
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
+        self._on_batch = on_batch  # hears how many calls each batch answers (metrics)
         self._lanes: dict[Hashable, _Lane[K, V]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until done
 
@@ -105,6 +107,8 @@ class Batcher(Generic[K, V]):
         while lane.waiting and lane.running < self._max_in_flight:
             keys = list(lane.waiting)[: self._max_batch]
             batch = {key: lane.waiting.pop(key) for key in keys}
+            if self._on_batch is not None:
+                self._on_batch(sum(len(futures) for futures in batch.values()))
             lane.running += 1
             task = loop.create_task(self._run(batch))
             self._tasks.add(task)

@@ -5,7 +5,9 @@ one pooled connection and a three-round-trip transaction on its asyncpg driver."
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -193,16 +195,33 @@ def _same(key: Listing) -> Listing:
     return key
 
 
+def _per_read(
+    on_batch: Callable[[str, int], None],
+) -> tuple[Callable[[int], None], Callable[[int], None]]:
+    return functools.partial(on_batch, "get"), functools.partial(on_batch, "list")
+
+
 class BatchedReads:
     """The article reads of one process, batched: one GetArticle statement for the ids asked
     for while the previous one was out, one statement for identical listings (see
     batching). Each batch runs on a connection of its own from the engine's pool."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 256,
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> None:
         self._engine = engine
-        self.by_id: Batcher[int, Article] = Batcher(self._get_many, max_batch=max_batch)
+        get, listing = (None, None) if on_batch is None else _per_read(on_batch)
+        self.by_id: Batcher[int, Article] = Batcher(
+            self._get_many, max_batch=max_batch, on_batch=get
+        )
         # Each listing is a lane of its own: one slow listing never waits for another.
-        self.pages: Batcher[Listing, list[Article]] = Batcher(self._pages, lane=_same)
+        self.pages: Batcher[Listing, list[Article]] = Batcher(
+            self._pages, lane=_same, on_batch=listing
+        )
 
     async def _get_many(self, ids: list[int]) -> dict[int, Article]:
         unit = SqlReadUnitOfWork(self._engine)

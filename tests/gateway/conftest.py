@@ -39,7 +39,7 @@ def config(rendered: Path) -> dict[str, Any]:
 
 
 def connection_manager(config: dict[str, Any]) -> dict[str, Any]:
-    [listener] = config["static_resources"]["listeners"]
+    [listener] = [x for x in config["static_resources"]["listeners"] if x["name"] == "gateway"]
     [chain] = listener["filter_chains"]
     [manager] = chain["filters"]
     typed: dict[str, Any] = manager["typed_config"]

@@ -102,7 +102,8 @@ def test_cors_allows_exactly_the_configured_origins_without_credentials(config, 
 
 def test_clusters_health_check_each_worker_over_grpc(config, settings):
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
-    assert set(clusters) == {"auth", "articles"}
+    assert set(clusters) == {"auth", "articles", "envoy_admin"}  # the last one: Envoy's stats
+    del clusters["envoy_admin"]
     expected = {"auth": settings.auth_endpoints, "articles": settings.articles_endpoints}
     services = {"auth": "blog.auth.v1.AuthService", "articles": "blog.articles.v1.ArticleService"}
     for name, cluster in clusters.items():
@@ -121,7 +122,7 @@ def test_clusters_health_check_each_worker_over_grpc(config, settings):
 def test_hostnames_make_a_dns_cluster(descriptors, tmp_path):
     settings = GatewaySettings(auth_endpoints=["auth:50061"], articles_endpoints=["articles:50071"])
     config = render.build(settings, descriptors, tmp_path)
-    clusters = config["static_resources"]["clusters"]
+    clusters = [c for c in config["static_resources"]["clusters"] if c["name"] != "envoy_admin"]
     assert {c["cluster_type"]["name"] for c in clusters} == {"envoy.cluster.dns"}
     assert {c["cluster_type"]["typed_config"]["dns_refresh_rate"] for c in clusters} == {"2s"}
 
@@ -134,6 +135,8 @@ def test_an_endpoints_dir_makes_eds_clusters_fed_by_watched_files(descriptors, t
     )
     config = yaml.safe_load(render.write(settings, tmp_path / "out").read_text())
     for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] == "envoy_admin":
+            continue  # Envoy's stats, from its own admin interface
         assert cluster["type"] == "EDS"
         assert cluster["ignore_health_on_host_removal"] is True  # a drained host goes at once
         source = cluster["eds_cluster_config"]["eds_config"]

@@ -1,0 +1,209 @@
+"""Prometheus metrics every service has: the gRPC server metrics, and a sampler for gauges
+read from the code's state (svckit.db_metrics adds the database's).
+
+The gRPC names are the ones the ecosystem's dashboards know (go-grpc-prometheus):
+`grpc_server_started_total`, `grpc_server_handled_total` and `grpc_server_handling_seconds`,
+labelled by service, method, type and code. Labels only ever hold registered method names,
+status code names and fixed kinds: never an id, a user name or anything a client sent.
+
+Instruments are built on first use, in the worker, so that a supervisor can switch
+prometheus-client to its multi-process mode before any value exists (svckit.exporter).
+With several workers a scrape reads files the workers write, so no value can be computed
+at scrape time: gauges are set by a `Sampler` every second instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from prometheus_client import Counter, Histogram
+
+if TYPE_CHECKING:
+    MethodHandler = grpc.RpcMethodHandler[Any, Any]
+else:
+    MethodHandler = grpc.RpcMethodHandler
+
+log = logging.getLogger("svckit.metrics")
+
+# Seconds; our calls take 1-40 ms under load, a deadline is at most 10 s.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SAMPLE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class GrpcMetrics:
+    started: Counter
+    handled: Counter
+    seconds: Histogram
+
+
+@functools.cache
+def grpc_metrics() -> GrpcMetrics:
+    labels = ("grpc_service", "grpc_method", "grpc_type")
+    return GrpcMetrics(
+        Counter("grpc_server_started", "RPCs started on the server.", labels),
+        Counter(
+            "grpc_server_handled", "RPCs completed on the server, by code.", (*labels, "grpc_code")
+        ),
+        Histogram(
+            "grpc_server_handling_seconds",
+            "Time from the start of an RPC to its end (a stream's whole life).",
+            labels,
+            buckets=LATENCY_BUCKETS,
+        ),
+    )
+
+
+def _kind(handler: MethodHandler) -> str:
+    if handler.request_streaming:
+        return "bidi_stream" if handler.response_streaming else "client_stream"
+    return "server_stream" if handler.response_streaming else "unary"
+
+
+class _Method:
+    """One method's metric children, resolved once (labels() takes a lock and a lookup)."""
+
+    def __init__(self, metrics: GrpcMetrics, full_name: str, kind: str) -> None:
+        service, _, method = full_name.lstrip("/").rpartition("/")
+        self._labels = (service, method, kind)
+        self._handled = metrics.handled
+        self._by_code: dict[grpc.StatusCode, Any] = {}
+        self.started = metrics.started.labels(*self._labels)
+        self.seconds = metrics.seconds.labels(*self._labels)
+
+    def done(self, code: grpc.StatusCode, elapsed: float) -> None:
+        counter = self._by_code.get(code)
+        if counter is None:
+            counter = self._by_code[code] = self._handled.labels(*self._labels, code.name)
+        counter.inc()
+        self.seconds.observe(elapsed)
+
+
+def _code(context: Any, failure: BaseException | None) -> grpc.StatusCode:
+    """The status the call ends with: what the handler set or aborted with, else its failure."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if failure is None:
+        return grpc.StatusCode.OK
+    if isinstance(failure, asyncio.CancelledError | GeneratorExit):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN  # what grpc answers for an exception it did not expect
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Counts and times every call, unary and streaming; place it first, outside the rest."""
+
+    def __init__(self) -> None:
+        self._metrics = grpc_metrics()
+        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> MethodHandler | None:
+        handler: MethodHandler | None = await continuation(handler_call_details)
+        if handler is None:
+            return None  # an unknown method: grpc answers UNIMPLEMENTED, nothing to label
+        method: str = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(_Method(self._metrics, method, _kind(handler)), handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, record: _Method, handler: MethodHandler) -> MethodHandler:
+        codecs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+            return grpc.unary_unary_rpc_method_handler(_unary(record, inner), **codecs)
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                _unary(record, handler.stream_unary), **codecs
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _stream(record, handler.unary_stream), **codecs
+            )
+        assert handler.stream_stream is not None
+        return grpc.stream_stream_rpc_method_handler(
+            _stream(record, handler.stream_stream), **codecs
+        )
+
+
+def _unary(record: _Method, inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    async def call(request: Any, context: Any) -> Any:
+        record.started.inc()
+        started = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            return await inner(request, context)
+        except BaseException as exc:  # recorded, then raised on unchanged
+            failure = exc
+            raise
+        finally:
+            record.done(_code(context, failure), time.perf_counter() - started)
+
+    return call
+
+
+def _stream(record: _Method, inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """A handler may be an async generator or a coroutine that writes with context.write():
+    the wrapper is a generator either way (one that yields nothing for a coroutine)."""
+
+    async def call(request: Any, context: Any) -> AsyncIterator[Any]:
+        record.started.inc()
+        started = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            produced = inner(request, context)
+            if inspect.isasyncgen(produced):
+                async with contextlib.aclosing(produced):
+                    async for message in produced:
+                        yield message
+            else:
+                await produced
+        except BaseException as exc:  # recorded, then raised on unchanged
+            failure = exc
+            raise
+        finally:
+            record.done(_code(context, failure), time.perf_counter() - started)
+
+    return call
+
+
+class Sampler:
+    """Sets gauges from the code's own state (pool, queue, lag) every `interval` seconds."""
+
+    def __init__(self, interval: float = SAMPLE_SECONDS) -> None:
+        self._interval = interval
+        self._probes: list[Callable[[], None]] = []
+
+    def add(self, probe: Callable[[], None]) -> None:
+        self._probes.append(probe)
+
+    def sample(self) -> None:
+        for probe in self._probes:
+            try:
+                probe()
+            except Exception:  # a broken probe must never stop the others
+                log.exception("metrics probe failed")
+
+    async def run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(self._interval)
