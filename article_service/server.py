@@ -13,6 +13,7 @@ from blog.articles.v1 import articles_pb2, articles_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from opentelemetry import trace
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -30,6 +31,9 @@ from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
 from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
 from svckit.metrics import MetricsInterceptor, Sampler
+from svckit.tracing import Tracing, from_environment, tracer_of
+from svckit.tracing_grpc import channel_interceptors, server_interceptors
+from svckit.tracing_sql import trace_statements
 
 log = logging.getLogger("article_service.server")
 
@@ -71,12 +75,19 @@ AUTH_CHANNEL_OPTIONS = [
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Running]:
+async def running(
+    settings: Settings, worker_index: int = 0, traces: Tracing | None = None
+) -> AsyncIterator[Running]:
     """Build and start the server; on exit stop it and release the channel and engine."""
     engine = create_engine(settings)
+    trace_statements(engine, traces)
     # gRPC's reconnect backoff grows to 2 minutes by default; capped, a restarted auth
     # service is seen again within seconds (new signing keys, the user feed).
-    channel = grpc.aio.insecure_channel(settings.auth_address, options=AUTH_CHANNEL_OPTIONS)
+    channel = grpc.aio.insecure_channel(
+        settings.auth_address,
+        options=AUTH_CHANNEL_OPTIONS,
+        interceptors=channel_interceptors(traces),
+    )
     keys = PublicKeyCache(
         article_metrics.counting_keys(grpc_key_source(channel, settings.auth_timeout_seconds)),
         min_refresh_seconds=settings.keys_refresh_seconds,
@@ -94,9 +105,13 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
     tokens = TokenVerifier(
         keys, issuer=settings.token_issuer, audience=settings.token_audience, refused=deleted
     )
-    consumer = _consumer(settings, channel, uow, deleted)
+    consumer = _consumer(settings, channel, uow, deleted, tracer_of(traces, "article_service"))
     server = grpc.aio.server(
-        interceptors=[MetricsInterceptor(), CallInterceptor(counting_errors(errors.to_status, {}))],
+        interceptors=[
+            *server_interceptors(traces),
+            MetricsInterceptor(),
+            CallInterceptor(counting_errors(errors.to_status, {})),
+        ],
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
@@ -140,6 +155,7 @@ def _consumer(
     channel: grpc.aio.Channel,
     uow: Callable[[], SqlUnitOfWork],
     deleted: DeletedUsers,
+    tracer: trace.Tracer | None = None,
 ) -> UserFeedConsumer:
     url = settings.database_url.get_secret_value()
     timing = FeedTiming(
@@ -153,6 +169,7 @@ def _consumer(
         lambda: try_advisory_lock(url, LOCK_KEY),
         on_deleted=deleted.add,
         timing=timing,
+        tracer=tracer,
     )
 
 
@@ -191,7 +208,12 @@ def _probe(engine: AsyncEngine) -> health.Probe:
 
 async def serve(settings: Settings, worker_index: int) -> None:
     """Run one worker until SIGTERM/SIGINT, then stop in two stages."""
-    async with running(settings, worker_index) as service:
-        await lifecycle.serve_until_signalled(
-            service.server, service.health, grace=settings.shutdown_grace_seconds
-        )
+    traces = from_environment("articles")  # in the worker: its exporter thread is its own
+    try:
+        async with running(settings, worker_index, traces) as service:
+            await lifecycle.serve_until_signalled(
+                service.server, service.health, grace=settings.shutdown_grace_seconds
+            )
+    finally:
+        if traces is not None:
+            traces.close()

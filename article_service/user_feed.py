@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import grpc
 from blog.auth.v1 import auth_pb2, auth_pb2_grpc
+from opentelemetry import trace
 
 from article_service import operations
 from article_service.db.lock import HeldLock
@@ -67,8 +68,11 @@ class UserFeedConsumer:
         *,
         on_deleted: OnDeleted,
         timing: FeedTiming = FeedTiming(),
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._stub = auth_pb2_grpc.AuthServiceStub(channel)
+        # A span per applied event (its statements are its children); no-op when tracing is off.
+        self._tracer = tracer or trace.NoOpTracer()
         self._uow = uow
         self._try_lock = try_lock
         self._on_deleted = on_deleted
@@ -137,8 +141,12 @@ class UserFeedConsumer:
             call.cancel()
 
     async def _apply(self, event: UserEvent, head: int) -> None:
-        if await operations.apply_user_event(self._uow(), CONSUMER, event):
-            self.applied += 1
+        attributes = {"blog.event.seq": event.seq, "blog.event.kind": event.kind.value}
+        with self._tracer.start_as_current_span(
+            "apply user event", kind=trace.SpanKind.CONSUMER, attributes=attributes
+        ):
+            if await operations.apply_user_event(self._uow(), CONSUMER, event):
+                self.applied += 1
         if event.kind is UserEventKind.DELETED:
             self._on_deleted(event.user_id, event.seq)
         self._cursor, self._head = event.seq, max(head, event.seq)

@@ -30,6 +30,9 @@ from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
 from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
 from svckit.metrics import MetricsInterceptor, Sampler
+from svckit.tracing import Tracing, from_environment
+from svckit.tracing_grpc import server_interceptors
+from svckit.tracing_sql import trace_statements
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 
@@ -101,11 +104,15 @@ async def build_operations(
 
 
 def _create_server(
-    settings: Settings, operations: AuthOperations, draining: asyncio.Event
+    settings: Settings,
+    operations: AuthOperations,
+    draining: asyncio.Event,
+    traces: Tracing | None = None,
 ) -> tuple[grpc.aio.Server, health_aio.HealthServicer]:
     reuse_port = 1 if settings.workers > 1 else 0
     server = grpc.aio.server(
         interceptors=[
+            *server_interceptors(traces),
             MetricsInterceptor(),
             CallInterceptor(counting_errors(errors.to_status, auth_metrics.counted_errors())),
         ],
@@ -127,15 +134,18 @@ def _create_server(
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Running]:
+async def running(
+    settings: Settings, worker_index: int = 0, traces: Tracing | None = None
+) -> AsyncIterator[Running]:
     """A started server for `settings`; stopped, with its engine disposed, on exit."""
     engine = create_engine(settings)
+    trace_statements(engine, traces)
     draining = asyncio.Event()
     sampler = Sampler()
     watch_pool(engine, sampler)
     try:
         operations = await build_operations(settings, engine, draining, sampler)
-        server, health_servicer = _create_server(settings, operations, draining)
+        server, health_servicer = _create_server(settings, operations, draining, traces)
         port = server.add_insecure_port(f"{settings.host}:{settings.port}")
         if settings.worker_base_port:
             server.add_insecure_port(f"{settings.host}:{settings.worker_base_port + worker_index}")
@@ -159,7 +169,12 @@ async def running(settings: Settings, worker_index: int = 0) -> AsyncIterator[Ru
 
 
 async def serve(settings: Settings, worker_index: int) -> None:
-    async with running(settings, worker_index) as started:
-        await lifecycle.serve_until_signalled(
-            started.server, started.health, grace=settings.shutdown_grace_seconds
-        )
+    traces = from_environment("auth")  # in the worker: its exporter thread is its own
+    try:
+        async with running(settings, worker_index, traces) as started:
+            await lifecycle.serve_until_signalled(
+                started.server, started.health, grace=settings.shutdown_grace_seconds
+            )
+    finally:
+        if traces is not None:
+            traces.close()

@@ -116,6 +116,11 @@ class GatewaySettings(BaseSettings):
     )
     # Access log destination: "-" is Envoy's stdout.
     access_log_path: str = "-"
+    # OpenTelemetry traces (OTLP/gRPC) to this collector, host:port; empty = off. New traces
+    # are sampled at this percentage; a client's sampled traceparent is always continued.
+    tracing_endpoint: str = ""
+    tracing_sampling_percent: float = Field(default=100.0, ge=0, le=100)
+    tracing_service_name: str = Field(default="gateway", min_length=1)
 
     @field_validator("auth_endpoints", "articles_endpoints", "cors_origins", mode="before")
     @classmethod
@@ -151,3 +156,13 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.lower()
+
+    @field_validator("tracing_endpoint")
+    @classmethod
+    def _collector(cls, value: str) -> str:
+        endpoint = value.strip().removeprefix("http://").rstrip("/")
+        if endpoint:
+            host, _, port = endpoint.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+                raise ValueError(f"{value!r} is not host:port (plaintext OTLP/gRPC)")
+        return endpoint

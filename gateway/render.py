@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from gateway import docs, openapi, stats
+from gateway import docs, openapi, stats, tracing
 from gateway.config import GatewaySettings
 from gateway.descriptors import Descriptors, HttpRoute, for_envoy, load
 from gateway.upstreams import address, cluster, cluster_of, seconds, typed, write_endpoints
@@ -422,6 +422,8 @@ def build(settings: GatewaySettings, descriptors: Descriptors, served: Path) -> 
     if settings.stats_port:
         config["static_resources"]["listeners"].append(stats.listener(settings))
         config["static_resources"]["clusters"].append(stats.admin_cluster(settings))
+    if settings.tracing_endpoint:
+        tracing.enable(config, manager, settings, routes)
     return config
 
 

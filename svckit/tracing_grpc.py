@@ -1,0 +1,151 @@
+"""Spans of gRPC calls: a server span per unary call, continuing the caller's W3C trace
+context, and client spans (with `traceparent` sent on) for calls a service makes.
+
+What a caller sends is untrusted. Only `traceparent` and `tracestate` are read (no baggage);
+a header that is too long, not W3C-shaped (wrong version, non-hex, all-zero ids) or holds
+characters W3C does not allow is ignored: the call starts a new trace and the header is
+never logged. Health checks, reflection and streams (the user feed) get no span.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from opentelemetry import trace
+from opentelemetry.context import Context, attach, detach
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from svckit.tracing import Tracing
+
+if TYPE_CHECKING:
+    MethodHandler = grpc.RpcMethodHandler[Any, Any]
+else:
+    MethodHandler = grpc.RpcMethodHandler
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+UNTRACED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# A version-00 traceparent is 55 characters; later versions may append fields.
+MAX_TRACEPARENT = 256
+# W3C asks to propagate at least 512 characters of tracestate; longer ones are dropped.
+MAX_TRACESTATE = 512
+_KEY = r"(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})"
+_VALUE = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
+_MEMBER = f"{_KEY}={_VALUE}"
+_TRACESTATE = re.compile(f"{_MEMBER}(?:[ \t]*,[ \t]*{_MEMBER}){{0,31}}")
+# Server spans of these codes are errors (OpenTelemetry's gRPC conventions); the others
+# are answers the service gives on purpose.
+SERVER_ERRORS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def remote_context(metadata: Iterable[tuple[str, Any]] | None) -> Context:
+    """The caller's trace context from gRPC metadata, or an empty one (a new trace)."""
+    traceparent: Any = None
+    tracestate: Any = None
+    for key, value in metadata or ():
+        if key == "traceparent":
+            traceparent = value
+        elif key == "tracestate":
+            tracestate = value
+    if not isinstance(traceparent, str) or len(traceparent) > MAX_TRACEPARENT:
+        return Context()
+    carrier = {"traceparent": traceparent}
+    if (
+        isinstance(tracestate, str)
+        and len(tracestate) <= MAX_TRACESTATE
+        and _TRACESTATE.fullmatch(tracestate.strip(" \t"))
+    ):
+        carrier["tracestate"] = tracestate.strip(" \t")
+    return _PROPAGATOR.extract(carrier, context=Context())
+
+
+class ServerSpans(grpc.aio.ServerInterceptor):
+    """One SERVER span per unary call, current while the handler (and the interceptors
+    after this one, such as the call log) runs."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> MethodHandler | None:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or handler.unary_unary is None or method.startswith(UNTRACED_PREFIXES):
+            return handler
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            self._wrap(method, handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, inner: Handler) -> Handler:
+        tracer = self._tracer
+        name = method.lstrip("/")
+        service, _, short = name.rpartition("/")
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": short}
+
+        async def call(request: Any, context: Any) -> Any:
+            parent = remote_context(context.invocation_metadata())
+            span = tracer.start_span(name, parent, SpanKind.SERVER, attributes)
+            token = attach(trace.set_span_in_context(span, parent))
+            code = grpc.StatusCode.OK
+            try:
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception as exc:
+                code = grpc.StatusCode.UNKNOWN
+                span.record_exception(exc)
+                raise
+            finally:
+                if code is grpc.StatusCode.OK and isinstance(context.code(), grpc.StatusCode):
+                    code = context.code()
+                if span.is_recording():
+                    span.set_attribute("rpc.grpc.status_code", code.value[0])
+                    if code in SERVER_ERRORS:
+                        span.set_status(Status(StatusCode.ERROR, code.name))
+                span.end()
+                detach(token)
+
+        return call
+
+
+def server_interceptors(tracing: Tracing | None) -> list[grpc.aio.ServerInterceptor]:
+    """What goes first in a server's interceptor list: nothing when tracing is off."""
+    if tracing is None:
+        return []
+    return [ServerSpans(tracing.tracer("svckit.grpc"))]
+
+
+def channel_interceptors(tracing: Tracing | None) -> list[grpc.aio.ClientInterceptor] | None:
+    """Client spans for a channel's unary calls (they send `traceparent` on); streams pass
+    untouched. None when tracing is off."""
+    if tracing is None:
+        return None
+    # The instrumentation package ships no type hints.
+    made = aio_client_interceptors(tracer_provider=tracing.provider)  # type: ignore[no-untyped-call]
+    return [item for item in made if isinstance(item, grpc.aio.UnaryUnaryClientInterceptor)]
