@@ -30,7 +30,7 @@ from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
 from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
-from svckit.metrics import MetricsInterceptor, Sampler
+from svckit.metrics import Sampler, metrics_interceptors
 from svckit.tracing import Tracing, from_environment, tracer_of
 from svckit.tracing_grpc import channel_interceptors, server_interceptors
 from svckit.tracing_sql import trace_statements
@@ -109,7 +109,7 @@ async def running(
     server = grpc.aio.server(
         interceptors=[
             *server_interceptors(traces),
-            MetricsInterceptor(),
+            *metrics_interceptors(settings.metrics_port != 0),
             CallInterceptor(counting_errors(errors.to_status, {})),
         ],
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],

@@ -29,7 +29,7 @@ from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
 from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
-from svckit.metrics import MetricsInterceptor, Sampler
+from svckit.metrics import Sampler, metrics_interceptors
 from svckit.tracing import Tracing, from_environment
 from svckit.tracing_grpc import server_interceptors
 from svckit.tracing_sql import trace_statements
@@ -113,7 +113,7 @@ def _create_server(
     server = grpc.aio.server(
         interceptors=[
             *server_interceptors(traces),
-            MetricsInterceptor(),
+            *metrics_interceptors(settings.metrics_port != 0),
             CallInterceptor(counting_errors(errors.to_status, auth_metrics.counted_errors())),
         ],
         options=[

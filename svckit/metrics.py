@@ -145,6 +145,11 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+def metrics_interceptors(enabled: bool) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors a server lists for metrics: none when they are off (port 0)."""
+    return [MetricsInterceptor()] if enabled else []
+
+
 def _unary(record: _Method, inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     async def call(request: Any, context: Any) -> Any:
         record.started.inc()
