@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 POLICY = RestartPolicy()
 STOP_TIMEOUT_SECONDS = 30.0  # a service's drain (10 s) and its workers' margin, with room
 DRAIN_DELAY_SECONDS = 1.0  # between leaving the endpoint files and SIGTERM
+STATS_PORT = "9902"  # Envoy's Prometheus stats under make run (GATEWAY_STATS_PORT; 0 = off)
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ class Stack:
             auth_endpoints=by_name["auth"],
             articles_endpoints=by_name["articles"],
             endpoints_dir=self.endpoints_dir,
+            stats_port=int(os.environ.get("GATEWAY_STATS_PORT", STATS_PORT)),
         )
         config = render.write(settings, self.settings.data_dir / "gateway")
         command = launch.command(settings, config)

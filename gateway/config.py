@@ -64,9 +64,11 @@ class GatewaySettings(BaseSettings):
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(default=9901, ge=0, le=65535)
     # Envoy's stats in Prometheus format at /metrics, on a listener of its own that routes
-    # that one path to the admin interface (which stays loopback); 0 = off.
+    # that one path to the admin interface (which stays loopback); 0 = off. Off unless set,
+    # so no other gateway (tests, the bench's ceilings) needs one more free port; `make run`
+    # turns it on at 9902.
     stats_host: str = "127.0.0.1"
-    stats_port: int = Field(default=9902, ge=0, le=65535)
+    stats_port: int = Field(default=0, ge=0, le=65535)
     # host:port of every auth / article worker; comma-separated in the environment.
     auth_endpoints: Annotated[list[str], NoDecode] = Field(default_factory=_auth_endpoints)
     articles_endpoints: Annotated[list[str], NoDecode] = Field(default_factory=_articles_endpoints)

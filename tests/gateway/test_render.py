@@ -102,8 +102,7 @@ def test_cors_allows_exactly_the_configured_origins_without_credentials(config, 
 
 def test_clusters_health_check_each_worker_over_grpc(config, settings):
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
-    assert set(clusters) == {"auth", "articles", "envoy_admin"}  # the last one: Envoy's stats
-    del clusters["envoy_admin"]
+    assert set(clusters) == {"auth", "articles"}
     expected = {"auth": settings.auth_endpoints, "articles": settings.articles_endpoints}
     services = {"auth": "blog.auth.v1.AuthService", "articles": "blog.articles.v1.ArticleService"}
     for name, cluster in clusters.items():
@@ -199,3 +198,32 @@ def test_writes_that_create_or_delete_carry_their_rest_code_for_the_lua_filter(c
         "^/auth/login/?$": None,
         "^/auth/me/?$": {"DELETE": "204"},
     }
+
+
+def test_the_stats_listener_reaches_only_the_admins_prometheus_stats(descriptors, tmp_path):
+    settings = GatewaySettings(stats_port=9902, admin_port=9901)
+    config = render.build(settings, descriptors, tmp_path)
+    listeners = {item["name"]: item for item in config["static_resources"]["listeners"]}
+    assert set(listeners) == {"gateway", "stats"}
+    assert listeners["stats"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 9902,
+    }
+    [chain] = listeners["stats"]["filter_chains"]
+    [manager] = chain["filters"]
+    [host] = manager["typed_config"]["route_config"]["virtual_hosts"]
+    forwarded = [route for route in host["routes"] if "route" in route]
+    assert {route["route"]["prefix_rewrite"] for route in forwarded} == {"/stats/prometheus"}
+    assert {route["match"]["path"] for route in forwarded} == {"/metrics", "/stats/prometheus"}
+    assert host["routes"][-1]["direct_response"]["status"] == 404  # everything else
+    [admin] = [c for c in config["static_resources"]["clusters"] if c["name"] == "envoy_admin"]
+    [endpoint] = admin["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert endpoint["endpoint"]["address"]["socket_address"]["port_value"] == 9901
+    assert GatewaySettings().stats_port == 0  # off unless asked (make run asks)
+
+
+def test_each_rest_route_is_a_virtual_cluster_for_per_route_stats(config, descriptors):
+    [host] = connection_manager(config)["route_config"]["virtual_hosts"]
+    names = {cluster["name"] for cluster in host["virtual_clusters"]}
+    assert {"get_articles", "get_articles_id", "post_auth_login", "delete_auth_me"} <= names
+    assert len(names) == len(descriptors.routes())
