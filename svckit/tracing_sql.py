@@ -1,13 +1,16 @@
-"""A CLIENT span per SQL statement, child of the span current when it runs.
+"""A CLIENT span per SQL statement, child of the span current when it was sent.
 
-SQLAlchemy's cursor events give the statement as sent: placeholders ($1, $2 ...), never
-the values, which are not read here. Statements with no recording span around them
-(health probes, the deleted-users refresh, or calls the sampler dropped) get no span, so
-they cost one context lookup.
+Two hooks see every statement once: SQLAlchemy's cursor events see what goes through it
+(prepared statements, which asyncpg does not log), and asyncpg's query logger on each
+pooled connection sees what is sent on the driver itself (the article service's hot
+paths, SQLAlchemy's BEGIN/COMMIT). The span carries the statement as sent, with its
+placeholders ($1, $2 ...); values are never read. Statements with no sampled span around
+them (health probes, the deleted-users refresh, calls the sampler dropped) get no span.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from opentelemetry import trace
@@ -19,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from svckit.tracing import Tracing
 
 MAX_STATEMENT = 2048
-_SPAN = "_svckit_span"  # where the statement's span waits on its execution context
+_SPAN = "_svckit_span"  # where a cursor statement's span waits on its execution context
 
 
 def operation(statement: str) -> str:
@@ -29,25 +32,59 @@ def operation(statement: str) -> str:
     return word if word.isalpha() else "SQL"
 
 
+def _sampled() -> bool:
+    parent = trace.get_current_span().get_span_context()
+    return parent.is_valid and parent.trace_flags.sampled
+
+
+def _attributes(statement: str) -> dict[str, str]:
+    return {
+        "db.system.name": "postgresql",
+        "db.system": "postgresql",
+        "db.query.text": statement[:MAX_STATEMENT],
+    }
+
+
+def _failed(span: trace.Span, error: BaseException) -> None:
+    span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        span.set_attribute("db.response.status_code", sqlstate)
+
+
 def trace_statements(engine: AsyncEngine, tracing: Tracing | None) -> None:
-    """Listen to `engine`'s statements when tracing is on; do nothing when it is off."""
+    """Trace `engine`'s statements when tracing is on; do nothing when it is off."""
     if tracing is None:
         return
     tracer = tracing.tracer("svckit.sql")
-    sync_engine = engine.sync_engine
+
+    def logged(query: Any) -> None:
+        # Called soon after the statement, in the context of the code that sent it.
+        text = str(query.query)
+        if text.strip(" ;") == "" or not _sampled():  # ";" is SQLAlchemy's ping
+            return
+        end = time.time_ns()
+        span = tracer.start_span(
+            operation(text),
+            kind=SpanKind.CLIENT,
+            attributes=_attributes(text),
+            start_time=end - int(query.elapsed * 1e9),
+        )
+        if query.exception is not None:
+            _failed(span, query.exception)
+        span.end(end_time=end)
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(logged)
 
     def before(
         _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
     ) -> None:
-        if context is None or not trace.get_current_span().is_recording():
-            return
-        attributes = {
-            "db.system.name": "postgresql",
-            "db.system": "postgresql",
-            "db.query.text": statement[:MAX_STATEMENT],
-        }
-        span = tracer.start_span(operation(statement), kind=SpanKind.CLIENT, attributes=attributes)
-        setattr(context, _SPAN, span)
+        if context is not None and _sampled():
+            span = tracer.start_span(
+                operation(statement), kind=SpanKind.CLIENT, attributes=_attributes(statement)
+            )
+            setattr(context, _SPAN, span)
 
     def after(
         _conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool
@@ -58,16 +95,15 @@ def trace_statements(engine: AsyncEngine, tracing: Tracing | None) -> None:
             span.end()
 
     def failed(exception_context: ExceptionContext) -> None:
-        span = getattr(exception_context.execution_context, _SPAN, None)
+        context = exception_context.execution_context
+        span = getattr(context, _SPAN, None)
         if span is not None:
-            setattr(exception_context.execution_context, _SPAN, None)
-            error = exception_context.original_exception
-            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-            sqlstate = getattr(error, "sqlstate", None)
-            if isinstance(sqlstate, str):
-                span.set_attribute("db.response.status_code", sqlstate)
+            setattr(context, _SPAN, None)
+            _failed(span, exception_context.original_exception)
             span.end()
 
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "connect", connected)
     event.listen(sync_engine, "before_cursor_execute", before)
     event.listen(sync_engine, "after_cursor_execute", after)
     event.listen(sync_engine, "handle_error", failed)
