@@ -171,7 +171,7 @@ ROWS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
         ],
     ),
     (
-        "Shedding and throttles",
+        "Shedding, throttles and worker restarts",
         [
             (
                 "Password work shed, logins throttled",
@@ -192,6 +192,16 @@ ROWS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
                 [
                     ("queued", "sum(blog_auth_bcrypt_queue_depth)"),
                     ("in progress", "sum(blog_auth_bcrypt_in_progress)"),
+                ],
+            ),
+            (
+                "Workers died and restarted (15 min)",
+                "short",
+                [
+                    (
+                        "{{job}} {{instance}}",
+                        "sum by (job, instance) (increase(blog_worker_exits_total[15m]))",
+                    )
                 ],
             ),
         ],

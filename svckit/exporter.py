@@ -13,6 +13,7 @@ dead worker's counters stay in the sum, so no total goes backwards when it dies;
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, multiprocess, start_http_server, values
+from prometheus_client import CollectorRegistry, Counter, multiprocess, start_http_server, values
 
 from svckit import db_metrics, metrics
 
@@ -42,8 +43,10 @@ class Exporter:
         return int(self.server.server_address[1]) if self.server is not None else 0
 
     def worker_exited(self, pid: int) -> None:
+        """A worker died while serving (the supervisor restarts it): drop its live gauges."""
         if self.directory is not None:
             multiprocess.mark_process_dead(pid, str(self.directory))  # type: ignore[no-untyped-call]
+            worker_exits().inc()
 
     def close(self) -> None:
         if self.server is not None:
@@ -65,6 +68,7 @@ def start(service: str, host: str, port: int, workers: int) -> Exporter:
         if directory is None:
             return Exporter()
         _use_multiprocess(directory)
+        worker_exits()  # exported from zero, so increase() sees the first exit
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
     try:
@@ -81,6 +85,12 @@ def start(service: str, host: str, port: int, workers: int) -> Exporter:
         os.register_at_fork(after_in_child=server.socket.close)
     log.info("metrics served", extra={"address": f"http://{host}:{port}/metrics"})
     return Exporter(server, directory)
+
+
+@functools.cache
+def worker_exits() -> Counter:
+    """Counted by the supervisor itself (its own file in the folder), not by a worker."""
+    return Counter("blog_worker_exits", "Workers that died while serving and were restarted.")
 
 
 def _use_multiprocess(directory: Path) -> None:

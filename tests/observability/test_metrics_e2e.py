@@ -158,6 +158,7 @@ def test_a_killed_worker_never_makes_a_total_go_backwards(
     workers = stack.worker_pids(service)
     assert len(workers) == 2
     before = _counters(scrape(scrapes.articles))
+    exits = value(scrape(scrapes.articles), "blog_worker_exits_total")
     os.kill(workers[0], signal.SIGKILL)
     during = _counters(scrape(scrapes.articles))  # the supervisor still answers
     restarted = _wait_new_worker(stack, service, workers)
@@ -168,6 +169,7 @@ def test_a_killed_worker_never_makes_a_total_go_backwards(
         assert during.get(key, 0.0) >= counted, key
         assert _counters(after).get(key, 0.0) >= counted, key
     assert value(after, "blog_db_pool_size") == 20  # the dead worker's gauges are gone
+    assert value(after, "blog_worker_exits_total") == exits + 1
     resets = prometheus.query('sum(resets(grpc_server_handled_total{job="blog-articles"}[5m]))')
     assert float(resets[0]["value"][1]) == 0
 

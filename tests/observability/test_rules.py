@@ -12,9 +12,16 @@ import pytest
 from observability import dashboard
 from tests.observability.promql import RULES, metric_names, recorded, rules
 
-# What the services (svckit.metrics, svckit.db_metrics, */metrics.py) and Envoy export;
-# tests/observability/test_metrics_e2e.py checks the names against real scrapes.
-EXPORTED_PREFIXES = ("grpc_server_", "blog_db_", "blog_auth_", "blog_articles_", "envoy_")
+# What the services (svckit.metrics, svckit.db_metrics, svckit.exporter, */metrics.py) and
+# Envoy export; tests/observability/test_metrics_e2e.py checks the names against real scrapes.
+EXPORTED_PREFIXES = (
+    "grpc_server_",
+    "blog_db_",
+    "blog_auth_",
+    "blog_articles_",
+    "blog_worker_",
+    "envoy_",
+)
 
 
 def promtool() -> str:
