@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from article_service import operations
 from bench import cpu, report, seed, tools
+from bench import tracing as traced_rows
 from bench.environment import ROOT, Environment
 from devstack import postgres
 
@@ -413,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             return result
 
         small = build_targets(env, ours, peer)
+        small += traced_rows.targets(env, small, args.only)  # GetArticle traced at 100% / 1%
         targets = [t for t in small if args.only in t.name]
         run_rounds(targets, args.rounds, measure_one, runs)
         if args.scale:
@@ -451,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": round(time.monotonic() - started, 1),
         "load_avg_1m_start_end": f"{load_before:.1f}/{os.getloadavg()[0]:.1f}",
     }
-    text = report.markdown(rows, settings)
+    text = report.markdown(rows, settings) + traced_rows.overhead(runs)
     print("\n" + text)
     args.out.mkdir(parents=True, exist_ok=True)
     data = json.dumps({"settings": settings, "rows": [asdict(r) for r in rows]}, indent=2)

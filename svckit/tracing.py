@@ -103,7 +103,10 @@ class Tracing:
 
         `service` names the resource unless `service_name` (OTEL_SERVICE_NAME) does.
         """
-        resource = Resource.create({SERVICE_NAME: service_name or service})
+        # The pid joins a span to its worker's log lines (each carries "pid").
+        resource = Resource.create(
+            {SERVICE_NAME: service_name or service, "process.pid": os.getpid()}
+        )
         provider = TracerProvider(sampler=sampler, resource=resource)
         exporter = OTLPSpanExporter(endpoint=endpoint, timeout=export_timeout_seconds)
         # Queue, batch size and delay as OTEL_BSP_* say (SDK defaults: 2048, 512, 5 s).

@@ -17,6 +17,9 @@ ROWS = {
     "gRPC GetArticle",
     "gRPC ListArticles (20)",
     "gRPC CreateArticle",
+    "gRPC GetArticle, tracing off",  # bench.tracing: the same row traced, and its control
+    "gRPC GetArticle, traced 100%",
+    "gRPC GetArticle, traced 1%",
     "REST GET /articles/{id}",
     "REST GET /articles/?limit=20",
     "REST POST /articles/",
