@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -48,7 +49,7 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def traced_stack(
-    database: object, keys_dir: Path, workdir: Path, receiver: Receiver
+    database: object, keys_dir: Path, workdir: Path, receiver: Receiver, **overrides: Any
 ) -> AsyncIterator[Stack]:
     endpoint = f"http://{receiver.endpoint}"
     auth_tracing = Tracing.create("auth", endpoint, export_timeout_seconds=2)
@@ -71,7 +72,9 @@ async def traced_stack(
             article_server.running(settings, 0, article_tracing)
         )
         gateway = await stack.enter_async_context(
-            start_gateway((auth.port, articles.port), workdir, tracing_endpoint=receiver.endpoint)
+            start_gateway(
+                (auth.port, articles.port), workdir, tracing_endpoint=receiver.endpoint, **overrides
+            )
         )
         try:
             yield Stack(gateway, receiver, articles.port, (auth_tracing, article_tracing))
@@ -283,3 +286,25 @@ async def test_a_hanging_collector_does_not_slow_requests(
         assert len(drops) <= 2, len(drops)  # rate-limited, not one per dropped span
         started = time.perf_counter()
     assert time.perf_counter() - started < 10  # closing did not wait for the collector
+
+
+async def test_a_request_envoy_does_not_sample_is_traced_nowhere(
+    services, database, keys_dir, tmp_path_factory
+) -> None:
+    """Envoy sends an unsampled traceparent on; the services follow its decision, so a
+    trace is whole or absent, and the call's log line still carries the trace id."""
+    workdir = Path(tmp_path_factory.mktemp("unsampled-gateway"))
+    async with (
+        receiving() as receiver,
+        traced_stack(database, keys_dir, workdir, receiver, tracing_sampling_percent=0) as stack,
+        httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as http,
+    ):
+        with captured() as lines:
+            reply = await http.get("/articles?limit=1")
+        assert reply.status_code == 200
+        await stack.flush()
+        [line] = [line for line in lines.lines if "ListArticles" in line]
+        trace_id = re.search('"trace_id":"([0-9a-f]{32})"', line)
+        assert trace_id is not None, line
+        await asyncio.sleep(6)  # Envoy's flush interval: it would have sent its span by now
+        assert receiver.of_trace(trace_id.group(1)) == []
