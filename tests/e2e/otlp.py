@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 @dataclass(frozen=True)
 class ReceivedSpan:
     service: str  # the resource's service.name
+    process_pid: int | None  # the resource's process.pid
     name: str
     trace_id: str  # lowercase hex, as in traceparent
     span_id: str
@@ -50,11 +51,13 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
         for resource_spans in request.resource_spans:
             attributes = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
             service = str(attributes.get("service.name", ""))
+            pid = attributes.get("process.pid")
             for scope in resource_spans.scope_spans:
                 for span in scope.spans:
                     self.spans.append(
                         ReceivedSpan(
                             service=service,
+                            process_pid=pid if isinstance(pid, int) else None,
                             name=span.name,
                             trace_id=span.trace_id.hex(),
                             span_id=span.span_id.hex(),
