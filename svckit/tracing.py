@@ -133,15 +133,20 @@ def from_environment(service: str, environ: Mapping[str, str] = os.environ) -> T
     endpoint = endpoint_from(environ)
     if endpoint is None:
         return None
-    timeout = environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or environ.get(
+    text = environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or environ.get(
         "OTEL_EXPORTER_OTLP_TIMEOUT"
     )
+    timeout = None
+    try:
+        timeout = float(text) if text else None
+    except ValueError:  # a bad value must not stop the worker: the SDK's default applies
+        log.warning("OTEL_EXPORTER_OTLP_TIMEOUT is not a number; using the default")
     return Tracing.create(
         service,
         endpoint,
         sampler=sampler_from(environ),
         service_name=environ.get("OTEL_SERVICE_NAME") or None,
-        export_timeout_seconds=float(timeout) if timeout else None,
+        export_timeout_seconds=timeout,
     )
 
 
