@@ -108,8 +108,10 @@ def _use_multiprocess(directory: Path) -> None:
 def _fresh_directory(service: str) -> Path | None:
     """A new folder for this start; folders left by a service process that is gone (killed
     before it could clean up) are removed first."""
-    shm = Path("/dev/shm")  # noqa: S108 - a fresh private mkdtemp folder inside it
-    for parent in (shm, Path(tempfile.gettempdir())):
+    candidates = [Path("/dev/shm")]  # noqa: S108 - a fresh private mkdtemp folder inside it
+    with contextlib.suppress(FileNotFoundError):  # a read-only root with no writable /tmp
+        candidates.append(Path(tempfile.gettempdir()))
+    for parent in candidates:
         if not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
             continue
         _remove_orphans(parent)

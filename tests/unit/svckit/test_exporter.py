@@ -33,3 +33,16 @@ def test_a_taken_port_is_logged_and_the_service_goes_on(caplog):
     assert result.server is None
     assert "metrics not served" in caplog.text
     result.close()
+
+
+def test_no_writable_folder_for_worker_files_loses_only_the_metrics(monkeypatch):
+    """A read-only root with neither /dev/shm nor a temporary folder: the service starts."""
+
+    def no_tempdir() -> str:
+        raise FileNotFoundError("No usable temporary directory found")
+
+    monkeypatch.setattr(exporter.tempfile, "gettempdir", no_tempdir)
+    monkeypatch.setattr(exporter.os, "access", lambda *_args: False)
+    served = exporter.start("test", "127.0.0.1", 1, workers=2)
+    assert served.server is None
+    assert served.directory is None
