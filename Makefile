@@ -6,12 +6,23 @@ STAMP := $(VENV)/.installed
 # Tools installed in the venv (buf, envoy, protoc plugins) come first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: bench faults soak run test check lint typecheck protos protos-check buf pytest lock release-protos clean image test-containers deploy-render deploy-check
+SHELL := /bin/bash
+.PHONY: system-tools bench faults soak run test check lint typecheck protos protos-check buf pytest lock release-protos clean image test-containers deploy-render deploy-check
 
 run: $(STAMP) build/descriptors.binpb
 	$(BIN)/python -m devstack run
 
-test: $(STAMP) check pytest
+test: $(STAMP) check system-tools pytest
+
+# Debian's h2load (the bench smoke test) and promtool + prometheus (the metrics and alert
+# tests), installed with apt-get when missing and this is root; otherwise those tests say what
+# to install.
+system-tools:
+	@missing=""; command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
+	 { command -v promtool && command -v prometheus; } >/dev/null || missing="$$missing prometheus"; \
+	 if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	   echo "installing$$missing"; apt-get update -qq && \
+	   apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 
 # Our stack vs the FastAPI peer, with ceilings; options: make bench BENCH_ARGS="--articles 100000"
 bench: $(STAMP) build/descriptors.binpb
