@@ -1,5 +1,6 @@
-"""The traced rows: GetArticle against article services exporting OpenTelemetry spans at
-100% and 1% sampling, beside the untraced row of the same run, and the overhead as a ratio.
+"""The observability rows: GetArticle against article services serving Prometheus metrics,
+or exporting OpenTelemetry spans at 100% and 1% sampling, beside a control started the same
+way with both off, in the same run, and each one's overhead as a ratio.
 
 Each traced row has an article service of its own (same database, same worker count, no
 feed consumer), started with the OTEL_* variables an operator would set and exporting
@@ -29,12 +30,14 @@ if TYPE_CHECKING:
     from bench.run import Target
 
 UNTRACED = "gRPC GetArticle"
-# The control: a service started exactly as the traced ones, without an OTLP endpoint, so
-# the ratio compares tracing alone (not how the process was started, or its warm-up).
-CONTROL = "gRPC GetArticle, tracing off"
+# The control: a service started exactly as the others, without an OTLP endpoint and with
+# metrics off, so each ratio compares one feature alone (not how the process was started).
+CONTROL = "gRPC GetArticle, metrics and tracing off"
+METRICS = "gRPC GetArticle, metrics on"
 # Row name -> OTEL_TRACES_SAMPLER_ARG (parentbased_traceidratio); None: no endpoint.
 SAMPLED: dict[str, str | None] = {
     CONTROL: None,
+    METRICS: None,
     "gRPC GetArticle, traced 100%": "1",
     "gRPC GetArticle, traced 1%": "0.01",
 }
@@ -72,7 +75,7 @@ def targets(env: Environment, rows: list[Target], only: str) -> list[Target]:
     if not wanted or untraced is None:
         return []
     workers = env.workers
-    base = free_port_block(1 + len(wanted) * (1 + workers))
+    base = free_port_block(2 + len(wanted) * (1 + workers))
     sink = env._spawn(
         [sys.executable, "-m", "bench.otlp_sink", "--port", str(base)],
         dict(os.environ),
@@ -80,7 +83,7 @@ def targets(env: Environment, rows: list[Target], only: str) -> list[Target]:
     )
     started: list[Target] = []
     for index, name in enumerate(wanted):
-        port = base + 1 + index * (1 + workers)
+        port = base + 1 + index * (1 + workers)  # the last port of the block: metrics
         service_env = {
             k: v for k, v in os.environ.items() if not k.startswith(("ARTICLES_", "OTEL_"))
         }
@@ -91,7 +94,11 @@ def targets(env: Environment, rows: list[Target], only: str) -> list[Target]:
             ARTICLES_WORKERS=str(workers),
             ARTICLES_AUTH_ADDRESS=env.auth_target,
             ARTICLES_FEED_CONSUMER="false",
-            ARTICLES_METRICS_PORT="0",
+            # The metrics row serves /metrics (multi-process, as `make run` does); no one
+            # scrapes it during the run, which is the per-call cost alone.
+            ARTICLES_METRICS_PORT=str(base + 1 + len(wanted) * (1 + workers))
+            if name == METRICS
+            else "0",
         )
         ratio = SAMPLED[name]
         if ratio is not None:
@@ -127,7 +134,7 @@ def _median(values: list[float]) -> float:
 
 
 def overhead(runs: dict[str, list[tools.Measured]]) -> str:
-    """Each traced row's median throughput as a ratio of the control's ('' if absent)."""
+    """Each metrics or traced row's median throughput as a ratio of the control's."""
     off = runs.get(CONTROL)
     lines = []
     for name in SAMPLED:
@@ -138,4 +145,7 @@ def overhead(runs: dict[str, list[tools.Measured]]) -> str:
         lines.append(f"- {name}: {ratio:.3f} of {CONTROL!r} ({1 - ratio:.1%} cost)")
     if not lines:
         return ""
-    return "\nTracing overhead, GetArticle throughput (same run, medians):\n" + "\n".join(lines)
+    return (
+        "\nMetrics and tracing overhead, GetArticle throughput (same run, medians):\n"
+        + "\n".join(lines)
+    )

@@ -17,7 +17,8 @@ ROWS = {
     "gRPC GetArticle",
     "gRPC ListArticles (20)",
     "gRPC CreateArticle",
-    "gRPC GetArticle, tracing off",  # bench.tracing: the same row traced, and its control
+    "gRPC GetArticle, metrics and tracing off",  # bench.tracing: the control of the next three
+    "gRPC GetArticle, metrics on",
     "gRPC GetArticle, traced 100%",
     "gRPC GetArticle, traced 1%",
     "REST GET /articles/{id}",

@@ -41,8 +41,8 @@ def test_no_writable_folder_for_worker_files_loses_only_the_metrics(monkeypatch)
     def no_tempdir() -> str:
         raise FileNotFoundError("No usable temporary directory found")
 
-    monkeypatch.setattr(exporter.tempfile, "gettempdir", no_tempdir)
-    monkeypatch.setattr(exporter.os, "access", lambda *_args: False)
+    monkeypatch.setattr("tempfile.gettempdir", no_tempdir)
+    monkeypatch.setattr("os.access", lambda *_args: False)
     served = exporter.start("test", "127.0.0.1", 1, workers=2)
     assert served.server is None
     assert served.directory is None
