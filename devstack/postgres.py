@@ -43,6 +43,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from svckit.processes import alive
+
 SERVER_USER = "blogpg"
 DEFAULT_SERVER_DIR = Path("/var/lib/blog-platform")
 
@@ -226,7 +228,7 @@ class LocalPostgres:
 
     def is_running(self) -> bool:
         pid = self.pid()
-        if pid is None or not _alive(pid) or self._foreign(pid):
+        if pid is None or not alive(pid) or self._foreign(pid):
             return False  # a postmaster killed a moment ago may be a zombie for a while
         return self._run("pg_ctl", "status", "-D", str(self.pgdata), check=False).returncode == 0
 
@@ -403,7 +405,7 @@ def _sweep(clusters: Path) -> None:
         elif Path(owner["data_dir"]).exists():
             continue
         pid = _postmaster_pid(home / "pgdata")
-        if pid is not None and _alive(pid):
+        if pid is not None and alive(pid):
             continue
         shutil.rmtree(home, ignore_errors=True)
 
@@ -413,22 +415,6 @@ def _postmaster_pid(pgdata: Path) -> int | None:
         return int((pgdata / "postmaster.pid").read_text().split()[0])
     except (OSError, IndexError, ValueError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    """Whether process `pid` exists and is not a zombie (on Linux, where /proc tells)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process
-    try:
-        with open(f"/proc/{pid}/stat") as stat_file:
-            # pid (command) state ...: the command may hold spaces and parentheses.
-            return stat_file.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return not Path("/proc/self/stat").exists()  # it just exited, or no /proc here
 
 
 def _wait_for_port(port: int, timeout: float = 30.0) -> None:

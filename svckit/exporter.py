@@ -25,6 +25,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, multiprocess, start_http_server, values
 
 from svckit import db_metrics, metrics
+from svckit.processes import alive
 
 log = logging.getLogger("svckit.exporter")
 
@@ -126,15 +127,5 @@ def _remove_orphans(parent: Path) -> None:
         pid = folder.name.split("-")[-2]
         with contextlib.suppress(OSError):
             mine = folder.stat().st_uid == os.getuid()
-            if mine and pid.isdigit() and not _alive(int(pid)):
+            if mine and pid.isdigit() and not alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

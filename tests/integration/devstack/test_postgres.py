@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 
 from devstack import postgres
+from svckit.processes import alive
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server over")
 
@@ -64,7 +65,7 @@ def _uid_of(pid: int) -> int:
 
 def _wait_gone(pid: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
-    while postgres._alive(pid):
+    while alive(pid):
         assert time.monotonic() < deadline, f"process {pid} is still there"
         time.sleep(0.05)
 
