@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 from grpc_status import rpc_status
 
 from svckit.database import is_unreachable
+from svckit.interceptors import Handler, MethodHandler, WrappingInterceptor, unary
 from svckit.status import RichStatus
 
 log = logging.getLogger("svckit.calls")
@@ -27,40 +28,17 @@ DATABASE_UNAVAILABLE = RichStatus(
 )
 
 ToStatus = Callable[[Exception], RichStatus | None]
-# A registered handler may be sync or async and typed for any message; the wrapper only
-# forwards them, so requests, replies and the context are Any at this one boundary.
-Handler = Callable[[Any, Any], Awaitable[Any]]
-if TYPE_CHECKING:
-    MethodHandler = grpc.RpcMethodHandler[Any, Any]
-else:
-    MethodHandler = grpc.RpcMethodHandler
 
 
-class CallInterceptor(grpc.aio.ServerInterceptor):
+class CallInterceptor(WrappingInterceptor):
     def __init__(self, to_status: ToStatus) -> None:
+        super().__init__()
         self._to_status = to_status
-        # method -> (the registered handler, its wrapped twin): built once, not per call
-        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        if handler.unary_unary is None:
             return handler  # streaming handlers (health Watch, reflection) pass untouched
-        method: str = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = grpc.unary_unary_rpc_method_handler(
-            self._wrap(method, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return unary(handler, self._wrap(method, handler.unary_unary))
 
     def _wrap(self, method: str, inner: Handler) -> Handler:
         to_status = self._to_status

@@ -22,15 +22,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from prometheus_client import Counter, Histogram
 
-if TYPE_CHECKING:
-    MethodHandler = grpc.RpcMethodHandler[Any, Any]
-else:
-    MethodHandler = grpc.RpcMethodHandler
+from svckit.interceptors import MethodHandler, WrappingInterceptor, unary
 
 log = logging.getLogger("svckit.metrics")
 
@@ -100,28 +97,15 @@ def _code(context: Any, failure: BaseException | None) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN  # what grpc answers for an exception it did not expect
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(WrappingInterceptor):
     """Counts and times every call, unary and streaming; place it first, outside the rest."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._metrics = grpc_metrics()
-        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> MethodHandler | None:
-        handler: MethodHandler | None = await continuation(handler_call_details)
-        if handler is None:
-            return None  # an unknown method: grpc answers UNIMPLEMENTED, nothing to label
-        method: str = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(_Method(self._metrics, method, _kind(handler)), handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        return self._wrap(_Method(self._metrics, method, _kind(handler)), handler)
 
     def _wrap(self, record: _Method, handler: MethodHandler) -> MethodHandler:
         codecs = {
@@ -129,8 +113,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
-            inner = handler.unary_unary
-            return grpc.unary_unary_rpc_method_handler(_unary(record, inner), **codecs)
+            return unary(handler, _unary(record, handler.unary_unary))
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
                 _unary(record, handler.stream_unary), **codecs

@@ -10,8 +10,8 @@ never logged. Health checks, reflection and streams (the user feed) get no span.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 import grpc
 from opentelemetry import trace
@@ -20,13 +20,8 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from svckit.interceptors import Handler, MethodHandler, WrappingInterceptor, unary
 from svckit.tracing import Tracing
-
-if TYPE_CHECKING:
-    MethodHandler = grpc.RpcMethodHandler[Any, Any]
-else:
-    MethodHandler = grpc.RpcMethodHandler
-Handler = Callable[[Any, Any], Awaitable[Any]]
 
 UNTRACED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # A version-00 traceparent is 55 characters; later versions may append fields.
@@ -73,33 +68,18 @@ def remote_context(metadata: Iterable[tuple[str, Any]] | None) -> Context:
     return _PROPAGATOR.extract(carrier, context=Context())
 
 
-class ServerSpans(grpc.aio.ServerInterceptor):
+class ServerSpans(WrappingInterceptor):
     """One SERVER span per unary call, current while the handler (and the interceptors
     after this one, such as the call log) runs."""
 
     def __init__(self, tracer: trace.Tracer) -> None:
+        super().__init__()
         self._tracer = tracer
-        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> MethodHandler | None:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method.startswith(UNTRACED_PREFIXES):
+    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        if handler.unary_unary is None or method.startswith(UNTRACED_PREFIXES):
             return handler
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = grpc.unary_unary_rpc_method_handler(
-            self._wrap(method, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return unary(handler, self._wrap(method, handler.unary_unary))
 
     def _wrap(self, method: str, inner: Handler) -> Handler:
         tracer = self._tracer

@@ -1,0 +1,59 @@
+"""The shape every server interceptor of ours has: wrap each method's handler once.
+
+grpc.aio asks an interceptor for a handler on every call; building the wrapped handler
+each time would cost an allocation per call. A `WrappingInterceptor` builds it once per
+method and keeps it while the registered handler stays the same object.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+# A registered handler may be sync or async and typed for any message; the wrappers only
+# forward them, so requests, replies and the context are Any at this one boundary.
+Handler = Callable[[Any, Any], Awaitable[Any]]
+if TYPE_CHECKING:
+    MethodHandler = grpc.RpcMethodHandler[Any, Any]
+else:
+    MethodHandler = grpc.RpcMethodHandler
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
+    """Subclasses say in `wrap` what a method's handler becomes (or return it unchanged)."""
+
+    def __init__(self) -> None:
+        # method -> (the registered handler, what wrap made of it)
+        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> MethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None  # an unknown method: grpc answers UNIMPLEMENTED itself
+        method: str = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self.wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    @abc.abstractmethod
+    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
+        """The handler to use for `method`; called once per method."""
+
+
+def unary(handler: MethodHandler, call: Handler) -> MethodHandler:
+    """A unary-unary handler running `call`, with `handler`'s codecs."""
+    return grpc.unary_unary_rpc_method_handler(
+        call,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
