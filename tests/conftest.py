@@ -20,6 +20,38 @@ from devstack import bootstrap, postgres
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 
+# Every test has one kind (`make test-<kind>` runs it, `pytest -m <kind>` selects it): its
+# folder's, unless its module says otherwise with `pytestmark`. A folder that is not listed
+# here fails the collection, so a new one must say what kind its tests are. Why some folders
+# are named by subject rather than kind: tests/README.md.
+KIND_OF_FOLDER = {
+    "unit": "unit",
+    "gateway": "unit",  # rendered Envoy config and OpenAPI; the live-Envoy module is e2e
+    "deploy": "unit",  # rendered manifests, validated offline
+    "integration": "integration",
+    "service": "service",
+    "e2e": "e2e",
+    "stack": "stack",
+    "observability": "stack",  # `make run` scraped by a real Prometheus; rules are unit
+    "bench": "bench",
+    "faults": "faults",
+    "containers": "containers",
+}
+KINDS = frozenset(KIND_OF_FOLDER.values())
+TESTS = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in KINDS):
+            continue
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder not in KIND_OF_FOLDER:
+            raise pytest.UsageError(f"tests/{folder}: add its kind to KIND_OF_FOLDER")
+        item.add_marker(KIND_OF_FOLDER[folder])
+
+
 @dataclass(frozen=True)
 class Database:
     """A throwaway cluster with the roles and schemas of the real stack."""

@@ -6,10 +6,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from devstack.postgres import free_port_block
 from gateway import launch
 from gateway.config import GatewaySettings
 from gateway.upstreams import write_endpoints
+
+pytestmark = pytest.mark.integration  # a real Envoy, on its own
 
 
 def _hosts(settings: GatewaySettings, cluster: str) -> set[str]:

@@ -12,6 +12,8 @@ import pytest
 from observability import dashboard
 from tests.observability.promql import RULES, metric_names, recorded, rules
 
+pytestmark = pytest.mark.unit  # promtool and files: no stack
+
 # What the services (svckit.metrics, svckit.db_metrics, svckit.exporter, */metrics.py) and
 # Envoy export; tests/observability/test_metrics_e2e.py checks the names against real scrapes.
 EXPORTED_PREFIXES = (
