@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
@@ -118,26 +119,29 @@ def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[str, str]:
     found: dict[str, str] = {}
     for location in file.source_code_info.location:
         text = _clean(location.leading_comments)
-        if not text:
-            continue
-        path = list(location.path)
-        if path[:1] == [_MESSAGE] and len(path) in (2, 4):
-            message = file.message_type[path[1]]
-            name = f"{file.package}.{message.name}"
-            if len(path) == 4 and path[2] == _FIELD:
-                name += "." + message.field[path[3]].name
-            elif len(path) == 4:
-                continue
-            found[name] = text
-        elif path[:1] == [_SERVICE] and len(path) in (2, 4):
-            service = file.service[path[1]]
-            name = f"{file.package}.{service.name}"
-            if len(path) == 4 and path[2] == _METHOD:
-                name += "." + service.method[path[3]].name
-            elif len(path) == 4:
-                continue
+        name = _commented(file, list(location.path)) if text else None
+        if name is not None:
             found[name] = text
     return found
+
+
+def _commented(file: descriptor_pb2.FileDescriptorProto, path: list[int]) -> str | None:
+    """The full name a source location names: a message or service (path [kind, i]), or a
+    field or method of one (path [kind, i, member kind, j]); None for anything else."""
+    kinds: dict[int, tuple[Any, int, str]] = {
+        _MESSAGE: (file.message_type, _FIELD, "field"),
+        _SERVICE: (file.service, _METHOD, "method"),
+    }
+    if len(path) not in (2, 4) or path[0] not in kinds:
+        return None
+    parents, member_kind, members = kinds[path[0]]
+    parent = parents[path[1]]
+    name = f"{file.package}.{parent.name}"
+    if len(path) == 2:
+        return name
+    if path[2] != member_kind:
+        return None
+    return f"{name}.{getattr(parent, members)[path[3]].name}"
 
 
 def _clean(comment: str) -> str:

@@ -133,18 +133,28 @@ def metrics_interceptors(enabled: bool) -> list[grpc.aio.ServerInterceptor]:
     return [MetricsInterceptor()] if enabled else []
 
 
+class _Timed:
+    """Counts a call as started on entry, and as handled with its code and time on exit."""
+
+    __slots__ = ("_began", "_context", "_record")
+
+    def __init__(self, record: _Method, context: Any) -> None:
+        self._record = record
+        self._context = context
+        self._began = 0.0
+
+    def __enter__(self) -> None:
+        self._record.started.inc()
+        self._began = time.perf_counter()
+
+    def __exit__(self, kind: Any, failure: BaseException | None, traceback: Any) -> None:
+        self._record.done(_code(self._context, failure), time.perf_counter() - self._began)
+
+
 def _unary(record: _Method, inner: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     async def call(request: Any, context: Any) -> Any:
-        record.started.inc()
-        started = time.perf_counter()
-        failure: BaseException | None = None
-        try:
+        with _Timed(record, context):
             return await inner(request, context)
-        except BaseException as exc:  # recorded, then raised on unchanged
-            failure = exc
-            raise
-        finally:
-            record.done(_code(context, failure), time.perf_counter() - started)
 
     return call
 
@@ -154,10 +164,7 @@ def _stream(record: _Method, inner: Callable[[Any, Any], Any]) -> Callable[[Any,
     the wrapper is a generator either way (one that yields nothing for a coroutine)."""
 
     async def call(request: Any, context: Any) -> AsyncIterator[Any]:
-        record.started.inc()
-        started = time.perf_counter()
-        failure: BaseException | None = None
-        try:
+        with _Timed(record, context):
             produced = inner(request, context)
             if inspect.isasyncgen(produced):
                 async with contextlib.aclosing(produced):
@@ -165,11 +172,6 @@ def _stream(record: _Method, inner: Callable[[Any, Any], Any]) -> Callable[[Any,
                         yield message
             else:
                 await produced
-        except BaseException as exc:  # recorded, then raised on unchanged
-            failure = exc
-            raise
-        finally:
-            record.done(_code(context, failure), time.perf_counter() - started)
 
     return call
 
