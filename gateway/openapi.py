@@ -110,6 +110,15 @@ NOT_REQUIRED = {
 # OpenAPI links (what a response lets a client call next), for readers and for stateful
 # fuzzing: keyed by operationId, then by success status.
 _ARTICLE_ID = {"id": "$response.body#/id"}
+
+
+def _on_article(operation: str, **more: Any) -> dict[str, Any]:
+    """A link to `operation` on the article a response returned."""
+    return {"operationId": operation, "parameters": _ARTICLE_ID, **more}
+
+
+# UpdateArticle with the etag of the answer that led to it.
+_GUARDED_UPDATE = _on_article("UpdateArticle", requestBody={"etag": "$response.body#/etag"})
 LINKS: dict[str, dict[str, Any]] = {
     "Register": {
         "LoginWithForm": {
@@ -122,27 +131,21 @@ LINKS: dict[str, dict[str, Any]] = {
         },
     },
     "CreateArticle": {
-        "GetArticle": {"operationId": "GetArticle", "parameters": _ARTICLE_ID},
+        "GetArticle": _on_article("GetArticle"),
         "UpdateArticle": {
-            "operationId": "UpdateArticle",
-            "parameters": _ARTICLE_ID,
-            "requestBody": {"etag": "$response.body#/etag"},
+            **_GUARDED_UPDATE,
             "description": "Change the new article (the etag guards against lost updates).",
         },
-        "DeleteArticle": {"operationId": "DeleteArticle", "parameters": _ARTICLE_ID},
+        "DeleteArticle": _on_article("DeleteArticle"),
     },
     "GetArticle": {
-        "UpdateArticle": {"operationId": "UpdateArticle", "parameters": _ARTICLE_ID},
-        "DeleteArticle": {"operationId": "DeleteArticle", "parameters": _ARTICLE_ID},
+        "UpdateArticle": _on_article("UpdateArticle"),
+        "DeleteArticle": _on_article("DeleteArticle"),
     },
     "UpdateArticle": {
-        "GetArticle": {"operationId": "GetArticle", "parameters": _ARTICLE_ID},
-        "UpdateArticle": {
-            "operationId": "UpdateArticle",
-            "parameters": _ARTICLE_ID,
-            "requestBody": {"etag": "$response.body#/etag"},
-        },
-        "DeleteArticle": {"operationId": "DeleteArticle", "parameters": _ARTICLE_ID},
+        "GetArticle": _on_article("GetArticle"),
+        "UpdateArticle": _GUARDED_UPDATE,
+        "DeleteArticle": _on_article("DeleteArticle"),
     },
     "ListArticles": {
         "NextPage": {
