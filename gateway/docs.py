@@ -40,7 +40,3 @@ PAGE = """<!doctype html>
 </body>
 </html>
 """
-
-
-def missing_assets() -> list[Path]:
-    return [path for path in ASSETS.values() if not path.is_file()]
