@@ -11,15 +11,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from svckit.cancellation import stop_if_cancelled
+
 log = logging.getLogger("article_service.deleted_users")
-
-
-def stop_if_cancelled() -> None:
-    """Raise CancelledError if this task was asked to stop. In Python 3.11 a connect timeout
-    (asyncio.wait_for) can swallow a cancellation; a retry loop must not then run forever."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 # Deletions recorded with a seq greater than the argument: (user_id, seq) in seq order.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import grpc
 
+from svckit.database import UNAVAILABLE_MESSAGE
 from svckit.status import RichStatus
 
 NOT_FOUND_MESSAGE = "Article not found"
@@ -63,7 +64,7 @@ class AuthUnavailableError(ArticleError):
 
 class DatabaseUnavailableError(ArticleError):
     def __init__(self) -> None:
-        super().__init__("The database is unavailable, try again later")
+        super().__init__(UNAVAILABLE_MESSAGE)
 
 
 def to_status(exc: Exception) -> RichStatus | None:

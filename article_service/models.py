@@ -1,10 +1,15 @@
-"""Domain dataclasses of the article service: what an article is, free of gRPC and SQL."""
+"""Domain dataclasses of the article service, what an article is, and the validation of what
+a caller sends; free of gRPC and SQL."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+
+from article_service.errors import InvalidInputError
+from article_service.page_tokens import decode_page_token
 
 TITLE_MAX = 200
 CONTENT_MIN = 10
@@ -82,3 +87,84 @@ class UserEvent:
     user_id: int
     username: str
     occurred_at: datetime
+
+
+# --- validation ---------------------------------------------------------------------
+
+
+def _title_problem(title: str) -> str | None:
+    if not title.strip():
+        return "must not be blank"
+    if len(title) > TITLE_MAX:
+        return f"must be at most {TITLE_MAX} characters"
+    return _nul_problem(title)
+
+
+def _content_problem(content: str) -> str | None:
+    if len(content) < CONTENT_MIN:
+        return f"must be at least {CONTENT_MIN} characters"
+    return _nul_problem(content)
+
+
+def _nul_problem(text: str) -> str | None:
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+    return "must not contain NUL characters" if "\x00" in text else None
+
+
+def _raise_if(problems: dict[str, str | None]) -> None:
+    violations = [(name, why) for name, why in problems.items() if why is not None]
+    if violations:
+        raise InvalidInputError(violations)
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _request_id_problem(request_id: str) -> str | None:
+    if request_id == "" or _UUID.fullmatch(request_id):
+        return None
+    return "must be a UUID (like 123e4567-e89b-12d3-a456-426614174000)"
+
+
+def validate_new(new: NewArticle) -> None:
+    _raise_if(
+        {
+            "title": _title_problem(new.title),
+            "content": _content_problem(new.content),
+            "request_id": _request_id_problem(new.request_id),
+        }
+    )
+
+
+def version_of(etag: str, article_id: int) -> int:
+    """The version an etag of article `article_id` names; -1 (matches no version) for an
+    etag that is not one of this article's."""
+    prefix, _, version = etag.partition(".")
+    if prefix != str(article_id) or not version.isdigit() or len(version) > 18:
+        return -1
+    return int(version)
+
+
+def validate_changes(changes: ArticleChanges) -> None:
+    _raise_if(
+        {
+            "title": None if changes.title is None else _title_problem(changes.title),
+            "content": None if changes.content is None else _content_problem(changes.content),
+        }
+    )
+
+
+def page_of(skip: int, limit: int | None, page_token: str = "") -> Page:
+    """Validate paging input; an unsent limit means the default (100)."""
+    limit = DEFAULT_LIMIT if limit is None else limit
+    after = decode_page_token(page_token) if page_token else None
+    _raise_if(
+        {
+            "skip": "must be 0 or more" if skip < 0 else None,
+            "limit": f"must be between 1 and {MAX_LIMIT}" if not 1 <= limit <= MAX_LIMIT else None,
+            "page_token": (
+                "is not a page token of this service" if page_token and after is None else None
+            ),
+        }
+    )
+    return Page(skip=skip, limit=limit, after=after)

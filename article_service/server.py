@@ -21,8 +21,10 @@ from article_service import errors, operations
 from article_service import metrics as article_metrics
 from article_service.auth_client import PublicKeyCache, TokenVerifier, grpc_key_source
 from article_service.config import Settings
+from article_service.db.driver import DriverCreateUnit
 from article_service.db.lock import try_advisory_lock
-from article_service.db.uow import BatchedReads, SqlUnitOfWork
+from article_service.db.readers import BatchedReads
+from article_service.db.uow import SqlUnitOfWork
 from article_service.deleted_users import DeletedUsers
 from article_service.servicer import ArticleServicer
 from article_service.user_feed import LOCK_KEY, FeedTiming, UserFeedConsumer
@@ -93,10 +95,9 @@ async def running(
         min_refresh_seconds=settings.keys_refresh_seconds,
     )
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    reads = BatchedReads(engine, on_batch=article_metrics.batch_observer())
 
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(sessions, reads)
+        return SqlUnitOfWork(sessions)
 
     deleted = DeletedUsers(
         lambda seq: operations.deleted_users_after(uow(), seq),
@@ -115,7 +116,14 @@ async def running(
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    articles_pb2_grpc.add_ArticleServiceServicer_to_server(ArticleServicer(uow, tokens), server)
+    servicer = ArticleServicer(
+        tokens,
+        # Reads batched with the same reads of concurrent calls, on the asyncpg driver.
+        reader=BatchedReads(engine, on_batch=article_metrics.batch_observer()),
+        creating=lambda: DriverCreateUnit(engine),
+        uow=uow,
+    )
+    articles_pb2_grpc.add_ArticleServiceServicer_to_server(servicer, server)
     health_servicer = health_aio.HealthServicer()
     for name in ("", SERVICE_NAME):  # until the first probe says otherwise
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

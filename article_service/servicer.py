@@ -14,15 +14,27 @@ from article_service import operations
 from article_service.auth_client import TokenVerifier
 from article_service.errors import NotAuthenticatedError
 from article_service.models import Article, ArticleChanges, NewArticle
-from article_service.operations import UnitOfWork
+from article_service.operations import ArticleReader, CreateUnit, UnitOfWork
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
-    def __init__(self, uow: Callable[[], UnitOfWork], tokens: TokenVerifier) -> None:
-        self._uow = uow
+    """Given its collaborators by the composition root: a unit of work per write, the unit
+    CreateArticle uses, and the reader every read goes through."""
+
+    def __init__(
+        self,
+        tokens: TokenVerifier,
+        *,
+        reader: ArticleReader,
+        creating: Callable[[], CreateUnit],
+        uow: Callable[[], UnitOfWork],
+    ) -> None:
         self._tokens = tokens
+        self._articles = reader
+        self._creating = creating
+        self._uow = uow
 
     async def ListArticles(  # noqa: N802 - gRPC method names
         self, request: articles_pb2.ListArticlesRequest, context: Context
@@ -30,7 +42,7 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
         caller = await self._reader(context)
         limit = request.limit if request.HasField("limit") else None
         listing = await operations.list_page(
-            self._uow(), caller, request.skip, limit, request.page_token
+            self._articles, caller, request.skip, limit, request.page_token
         )
         response = articles_pb2.ListArticlesResponse(next_page_token=listing.next_page_token)
         add = response.articles.add  # built in place: no Article made and then copied in
@@ -42,14 +54,14 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
         self, request: articles_pb2.GetArticleRequest, context: Context
     ) -> articles_pb2.Article:
         caller = await self._reader(context)
-        return _encode(await operations.get_article(self._uow(), caller, request.id))
+        return _encode(await operations.get_article(self._articles, caller, request.id))
 
     async def CreateArticle(  # noqa: N802
         self, request: articles_pb2.CreateArticleRequest, context: Context
     ) -> articles_pb2.Article:
         caller = await self._user(context)
         new = NewArticle(request.title, request.content, request.published, request.request_id)
-        article = await operations.create_article(self._uow(), caller, new)
+        article = await operations.create_article(self._creating(), caller, new)
         return _encode(article)
 
     async def UpdateArticle(  # noqa: N802

@@ -23,9 +23,9 @@ from opentelemetry import trace
 
 from article_service import operations
 from article_service.db.lock import HeldLock
-from article_service.deleted_users import stop_if_cancelled
 from article_service.models import UserEvent, UserEventKind
 from article_service.operations import UnitOfWork
+from svckit.cancellation import stop_if_cancelled
 
 log = logging.getLogger("article_service.user_feed")
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from blog.articles.v1 import articles_pb2
 from google.protobuf.message import Message
 
-from article_service import operations
+from article_service import page_tokens
 from bench import cpu, report, seed, tools
 from bench import tracing as traced_rows
 from bench.environment import ROOT, Environment
@@ -354,7 +354,7 @@ def run_rounds(
 
 def explain_lists(env: Environment, ours: seed.Seeded, deep: int, token_at: Any) -> str:
     """EXPLAIN ANALYZE of the listing statements as the service and the peer run them."""
-    from article_service.db.repository import LISTINGS
+    from article_service.db.statements import LISTINGS
 
     url = env.superuser_url()
     first = LISTINGS[False, False]
@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  done in {time.monotonic() - copied:.0f} s", flush=True)
             deep = args.scale // 2
             position = asyncio.run(seed.deep_position(url, ours, deep))
-            token = operations.encode_page_token(*position)
+            token = page_tokens.encode_page_token(*position)
             plans.append(explain_lists(env, ours, deep, position))
             large = build_scale_targets(env, ours, peer, small, token, deep)
             targets += [t for t in large if args.only in t.name]

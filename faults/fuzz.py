@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from article_service.operations import decode_page_token, encode_page_token
+from article_service.page_tokens import decode_page_token, encode_page_token
 
 PASSWORD = "fuzzing horse battery"  # noqa: S105 - the throwaway users' password
 DELETE_ME = "DELETE /auth/me"

@@ -18,14 +18,12 @@ from typing import Any
 import grpc
 from grpc_status import rpc_status
 
-from svckit.database import is_unreachable
+from svckit.database import UNAVAILABLE_MESSAGE, is_unreachable
 from svckit.interceptors import Handler, MethodHandler, WrappingInterceptor, unary
 from svckit.status import RichStatus
 
 log = logging.getLogger("svckit.calls")
-DATABASE_UNAVAILABLE = RichStatus(
-    grpc.StatusCode.UNAVAILABLE, "The database is unavailable, try again later"
-)
+DATABASE_UNAVAILABLE = RichStatus(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
 
 ToStatus = Callable[[Exception], RichStatus | None]
 

@@ -1,7 +1,32 @@
 """Both services' database plumbing: asyncpg settings that fail fast (no statement runs
-forever), and telling "the database cannot be reached" apart from a wrong query."""
+forever), and telling "the database cannot be reached" apart from a wrong query, with the
+one message a client is then given."""
 
 from __future__ import annotations
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+
+UNAVAILABLE_MESSAGE = "The database is unavailable, try again later"
+
+# Errors that mean "the database cannot be reached", not "the query is wrong", as raised
+# through SQLAlchemy (a session or an engine connection)...
+UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    sa_exc.TimeoutError,  # no pooled connection came free in time
+    sa_exc.InterfaceError,
+    sa_exc.OperationalError,
+)
+# ...and as raised by asyncpg itself, for the paths that call the driver directly.
+DRIVER_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
 
 
 def asyncpg_connect_args(statement_timeout_seconds: float) -> dict[str, object]:
@@ -36,3 +61,10 @@ def is_unreachable(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def session_lost(exc: BaseException | None) -> bool:
+    """True if a SQLAlchemy session's error means its connection is gone, not a wrong query."""
+    return isinstance(exc, UNREACHABLE) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    )

@@ -14,15 +14,7 @@ from auth_service.db.repository import (
     SqlUserRepository,
 )
 from auth_service.errors import DatabaseUnavailableError
-
-# Errors that mean "the database cannot be reached", not "the query is wrong".
-_UNREACHABLE = (
-    OSError,
-    TimeoutError,
-    sa_exc.TimeoutError,  # no pooled connection came free in time
-    sa_exc.InterfaceError,
-    sa_exc.OperationalError,
-)
+from svckit.database import UNAVAILABLE_MESSAGE, UNREACHABLE, session_lost
 
 
 class SqlUnitOfWork:
@@ -45,15 +37,13 @@ class SqlUnitOfWork:
     ) -> None:
         try:
             await self._session.rollback()
-        except (*_UNREACHABLE, sa_exc.DBAPIError):
+        except (*UNREACHABLE, sa_exc.DBAPIError):
             if exc is None:
-                raise DatabaseUnavailableError from None
+                raise DatabaseUnavailableError(UNAVAILABLE_MESSAGE) from None
         finally:
             await self._session.close()
-        if isinstance(exc, _UNREACHABLE) or (
-            isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-        ):
-            raise DatabaseUnavailableError from exc
+        if session_lost(exc):
+            raise DatabaseUnavailableError(UNAVAILABLE_MESSAGE) from exc
 
     async def commit(self) -> None:
         await self._session.commit()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from article_service.db.readers import ConnectionReader
 from devstack import migrate
 from tests.integration.conftest import rolled_back_session
 
@@ -31,3 +32,11 @@ async def engine(articles_url: str) -> AsyncIterator[AsyncEngine]:
 async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with rolled_back_session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture
+async def reader(session: AsyncSession) -> ConnectionReader:
+    """The driver reads on the session's own connection, so they see its uncommitted rows."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return ConnectionReader(raw.driver_connection)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from article_service.db.repository import SqlAccountRepository, SqlArticleRepository
+from article_service.db.repositories import SqlAccountRepository, SqlArticleRepository
 from article_service.models import NewArticle
+
+from .helpers import add_article
 
 USER = 1_800_000_000  # an id no other suite uses
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -14,7 +16,7 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 async def test_authors_are_upserted_and_named_on_articles(session):
     accounts, articles = SqlAccountRepository(session), SqlArticleRepository(session)
-    created = await articles.add(NewArticle("t", "Some content", True), USER)
+    created = await add_article(session, NewArticle("t", "Some content", True), USER)
     assert created.author_username == ""
     await accounts.save_author(USER, "first")
     await accounts.save_author(USER, "second")
@@ -48,7 +50,7 @@ async def test_the_cursor_starts_at_zero_and_never_moves_back(session):
 async def test_delete_by_author_removes_drafts_too(session):
     articles = SqlArticleRepository(session)
     for published in (True, False):
-        await articles.add(NewArticle("t", "Some content", published), USER + 5)
-    kept = await articles.add(NewArticle("t", "Some content", True), USER + 6)
+        await add_article(session, NewArticle("t", "Some content", published), USER + 5)
+    kept = await add_article(session, NewArticle("t", "Some content", True), USER + 6)
     assert await articles.delete_by_author(USER + 5) == 2
     assert await articles.get(kept.id) == kept

@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from article_service import operations
-from article_service.db.uow import BatchedReads, BatchedReadUnit, SqlUnitOfWork
+from article_service.db.driver import DriverCreateUnit
+from article_service.db.readers import BatchedReads, DriverReader
+from article_service.db.uow import SqlUnitOfWork
 from article_service.errors import ArticleNotFoundError
 from article_service.models import Article, ArticleChanges, NewArticle
 
@@ -33,7 +35,9 @@ async def articles(engine: AsyncEngine) -> AsyncIterator[list[Article]]:
         await uow.commit()
     made = [
         await operations.create_article(
-            _uow(engine), AUTHOR, NewArticle(f"Batched {i}", "Some content here", i != 2)
+            DriverCreateUnit(engine),
+            AUTHOR,
+            NewArticle(f"Batched {i}", "Some content here", i != 2),
         )
         for i in range(4)
     ]
@@ -44,29 +48,26 @@ async def articles(engine: AsyncEngine) -> AsyncIterator[list[Article]]:
         await uow.commit()
 
 
-def _uow(engine: AsyncEngine, reads: BatchedReads | None = None) -> SqlUnitOfWork:
-    return SqlUnitOfWork(async_sessionmaker(engine, expire_on_commit=False), reads)
+def _uow(engine: AsyncEngine) -> SqlUnitOfWork:
+    return SqlUnitOfWork(async_sessionmaker(engine, expire_on_commit=False))
 
 
-async def test_concurrent_gets_each_get_their_own_article(engine, reads, articles):
-    uow = _uow(engine, reads)
-    assert isinstance(uow.read_only(), BatchedReadUnit)
+async def test_concurrent_gets_each_get_their_own_article(reads, articles):
     wanted = [articles[0].id, articles[3].id, articles[0].id, articles[1].id]
-    found = await asyncio.gather(*(operations.get_article(uow, None, i) for i in wanted))
+    found = await asyncio.gather(*(operations.get_article(reads, None, i) for i in wanted))
     assert [a.id for a in found] == wanted
     assert [a.title for a in found] == ["Batched 0", "Batched 3", "Batched 0", "Batched 1"]
     assert {a.author_username for a in found} == {"batch_writer"}
     assert found[0] == articles[0]
 
 
-async def test_a_missing_id_or_someone_elses_draft_is_not_found_in_a_batch(engine, reads, articles):
-    uow = _uow(engine, reads)
+async def test_a_missing_id_or_someone_elses_draft_is_not_found_in_a_batch(reads, articles):
     draft = articles[2]
     outcomes = await asyncio.gather(
-        operations.get_article(uow, None, articles[0].id),
-        operations.get_article(uow, READER, draft.id),
-        operations.get_article(uow, None, 2_147_483_000),
-        operations.get_article(uow, AUTHOR, draft.id),
+        operations.get_article(reads, None, articles[0].id),
+        operations.get_article(reads, READER, draft.id),
+        operations.get_article(reads, None, 2_147_483_000),
+        operations.get_article(reads, AUTHOR, draft.id),
         return_exceptions=True,
     )
     assert outcomes[0] == articles[0]
@@ -76,24 +77,20 @@ async def test_a_missing_id_or_someone_elses_draft_is_not_found_in_a_batch(engin
 
 
 async def test_a_get_after_an_update_sees_the_update(engine, reads, articles):
-    uow = _uow(engine, reads)
     target = articles[1].id
-    readers = [asyncio.create_task(operations.get_article(uow, None, target)) for _ in range(8)]
+    readers = [asyncio.create_task(operations.get_article(reads, None, target)) for _ in range(8)]
     changed = await operations.update_article(
         _uow(engine), AUTHOR, target, ArticleChanges(title="Renamed")
     )
-    assert (await operations.get_article(uow, None, target)).title == "Renamed"
+    assert (await operations.get_article(reads, None, target)).title == "Renamed"
     assert {a.title for a in await asyncio.gather(*readers)} <= {"Batched 1", "Renamed"}
     assert changed.version == 2
 
 
-async def test_identical_listings_share_a_statement_and_different_ones_do_not(
-    engine, reads, articles
-):
-    uow = _uow(engine, reads)
+async def test_identical_listings_share_a_statement_and_different_ones_do_not(reads, articles):
     listings = await asyncio.gather(
-        *(operations.list_page(uow, None, 0, 3) for _ in range(6)),
-        operations.list_page(uow, AUTHOR, 0, 3),
+        *(operations.list_page(reads, None, 0, 3) for _ in range(6)),
+        operations.list_page(reads, AUTHOR, 0, 3),
     )
     anonymous, author = listings[:6], listings[6]
     assert all(page == anonymous[0] for page in anonymous)
@@ -101,3 +98,15 @@ async def test_identical_listings_share_a_statement_and_different_ones_do_not(
     assert [a.title for a in author.articles] == ["Batched 3", "Batched 2", "Batched 1"]
     assert anonymous[0].articles is not anonymous[1].articles  # shared rows, never the list
     assert reads.pages.lanes() == 0
+
+
+async def test_the_plain_reader_answers_what_the_batched_one_does(engine, reads, articles):
+    plain = DriverReader(engine)
+    for article in articles:
+        assert await operations.get_article(plain, AUTHOR, article.id) == article
+        assert await operations.get_article(reads, AUTHOR, article.id) == article
+    for viewer in (None, AUTHOR):
+        expected = await operations.list_page(reads, viewer, 0, 3)
+        assert await operations.list_page(plain, viewer, 0, 3) == expected
+    with pytest.raises(ArticleNotFoundError):
+        await operations.get_article(plain, READER, articles[2].id)

@@ -15,8 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from article_service import operations
-from article_service.db.repository import SqlAccountRepository, SqlArticleRepository
-from article_service.db.uow import SqlCreateUnitOfWork, SqlUnitOfWork
+from article_service.db.driver import DriverCreateUnit
+from article_service.db.readers import DriverReader
+from article_service.db.repositories import SqlAccountRepository, SqlArticleRepository
+from article_service.db.uow import SqlUnitOfWork
 from article_service.errors import NotAuthenticatedError
 from article_service.models import NewArticle
 
@@ -40,14 +42,18 @@ async def test_create_commits_one_row_and_names_the_author(engine):
     async with _uow(engine) as uow:
         await uow.accounts.save_author(USER, "lean_writer")
         await uow.commit()
-    article = await operations.create_article(_uow(engine), USER, NEW)
+    article = await operations.create_article(DriverCreateUnit(engine), USER, NEW)
     assert (article.author_id, article.author_username, article.title) == (
         USER,
         "lean_writer",
         NEW.title,
     )
     assert await _count(engine, USER) == 1
-    assert _uow(engine).for_create().__class__ is SqlCreateUnitOfWork
+    assert article.id > 0
+    assert article.published is NEW.published
+    assert article.created_at.tzinfo is not None
+    assert article.created_at == article.updated_at  # the server's times
+    assert await DriverReader(engine).get(article.id) == article
 
 
 async def test_a_deleted_author_creates_nothing(engine):
@@ -55,7 +61,7 @@ async def test_a_deleted_author_creates_nothing(engine):
         await uow.accounts.record_deleted(USER + 1, 1, datetime.now(UTC))
         await uow.commit()
     with pytest.raises(NotAuthenticatedError):
-        await operations.create_article(_uow(engine), USER + 1, NEW)
+        await operations.create_article(DriverCreateUnit(engine), USER + 1, NEW)
     assert await _count(engine, USER + 1) == 0
 
 
@@ -65,7 +71,9 @@ async def test_a_create_racing_the_authors_deletion_waits_and_then_creates_nothi
     async with sessions() as deleting:
         accounts = SqlAccountRepository(deleting)
         await accounts.lock_user(author, exclusive=True)
-        create = asyncio.create_task(operations.create_article(_uow(engine), author, NEW))
+        create = asyncio.create_task(
+            operations.create_article(DriverCreateUnit(engine), author, NEW)
+        )
         await asyncio.sleep(0.5)
         assert not create.done(), "the create did not wait for the deletion's lock"
         await SqlArticleRepository(deleting).delete_by_author(author)
@@ -77,9 +85,9 @@ async def test_a_create_racing_the_authors_deletion_waits_and_then_creates_nothi
 
 
 async def test_leaving_without_commit_rolls_back_and_frees_the_connection(engine):
-    unit = _uow(engine).for_create()
+    unit = DriverCreateUnit(engine)
     async with unit:
-        created = await unit.add_article(USER + 3, NEW, None)
+        created = await unit.articles.add_unless_author_deleted(USER + 3, NEW, None)
         assert created is not None
     assert await _count(engine, USER + 3) == 0
     async with engine.connect() as connection:  # the pool's connections hold no transaction
@@ -90,8 +98,8 @@ async def test_leaving_without_commit_rolls_back_and_frees_the_connection(engine
 async def test_a_repeated_request_id_returns_the_first_article(engine):
     new = NewArticle("Once", "Some content here", True, str(uuid.uuid4()))
     first, again = await asyncio.gather(
-        operations.create_article(_uow(engine), USER + 4, new),
-        operations.create_article(_uow(engine), USER + 4, new),
+        operations.create_article(DriverCreateUnit(engine), USER + 4, new),
+        operations.create_article(DriverCreateUnit(engine), USER + 4, new),
     )
     assert first == again
     assert await _count(engine, USER + 4) == 1

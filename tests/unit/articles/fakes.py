@@ -1,17 +1,26 @@
-"""In-memory fakes of the article service's repository and unit of work."""
+"""In-memory fakes of the article service's ports: repositories, reader and unit of work."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import TracebackType
 
 from article_service.models import Article, ArticleChanges, NewArticle, Page
-from article_service.operations import AccountRepository, ArticleRepository, UnitOfWork
+from article_service.operations import (
+    AccountRepository,
+    ArticleCreator,
+    ArticleReader,
+    ArticleRepository,
+)
 
 
-class FakeArticleRepository(ArticleRepository):
-    def __init__(self) -> None:
+class FakeArticleRepository(ArticleRepository, ArticleCreator, ArticleReader):
+    """Every article port at once, over one dict; `deleted` is the accounts' deleted users."""
+
+    def __init__(self, deleted: dict[int, tuple[int, datetime]] | None = None) -> None:
+        self.deleted = {} if deleted is None else deleted
         self.rows: dict[int, Article] = {}
         self.request_ids: dict[tuple[int, uuid.UUID], int] = {}
         self._next_id = 0
@@ -21,9 +30,11 @@ class FakeArticleRepository(ArticleRepository):
         self._clock += timedelta(seconds=1)
         return self._clock
 
-    async def add(
-        self, new: NewArticle, author_id: int, request_id: uuid.UUID | None = None
-    ) -> Article:
+    async def add_unless_author_deleted(
+        self, author_id: int, new: NewArticle, request_id: uuid.UUID | None = None
+    ) -> Article | None:
+        if author_id in self.deleted:
+            return None
         if request_id is not None and (author_id, request_id) in self.request_ids:
             return self.rows[self.request_ids[author_id, request_id]]
         now = self._now()
@@ -110,7 +121,9 @@ class FakeAccountRepository(AccountRepository):
         self.cursors[name] = max(seq, self.cursors.get(name, 0))
 
 
-class FakeUnitOfWork(UnitOfWork):
+class FakeUnitOfWork:
+    """A unit of work, and a create unit, over the fakes; also usable as their reader."""
+
     articles: FakeArticleRepository
     accounts: FakeAccountRepository
 
@@ -119,9 +132,20 @@ class FakeUnitOfWork(UnitOfWork):
         articles: FakeArticleRepository | None = None,
         accounts: FakeAccountRepository | None = None,
     ) -> None:
-        self.articles = articles or FakeArticleRepository()
         self.accounts = accounts or FakeAccountRepository()
+        self.articles = articles or FakeArticleRepository(self.accounts.deleted)
         self.committed = False
+
+    async def __aenter__(self) -> FakeUnitOfWork:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.rollback()
 
     async def commit(self) -> None:
         self.committed = True

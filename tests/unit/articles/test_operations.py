@@ -65,43 +65,43 @@ async def test_title_length_counts_characters_not_bytes(uow):
 
 async def test_a_draft_is_found_by_its_author_only(uow):
     draft = await _create(uow)
-    assert await operations.get_article(uow, ALICE, draft.id) == draft
+    assert await operations.get_article(uow.articles, ALICE, draft.id) == draft
     for stranger in (BOB, None):
         with pytest.raises(ArticleNotFoundError, match=r"^Article not found$"):
-            await operations.get_article(uow, stranger, draft.id)
+            await operations.get_article(uow.articles, stranger, draft.id)
 
 
 async def test_a_published_article_is_found_by_anyone(uow):
     article = await _create(uow, published=True)
-    assert await operations.get_article(uow, None, article.id) == article
+    assert await operations.get_article(uow.articles, None, article.id) == article
 
 
 @pytest.mark.parametrize("article_id", [0, -1, 999])
 async def test_get_answers_not_found_for_impossible_or_missing_ids(uow, article_id):
     with pytest.raises(ArticleNotFoundError):
-        await operations.get_article(uow, ALICE, article_id)
+        await operations.get_article(uow.articles, ALICE, article_id)
 
 
 async def test_list_shows_published_and_own_drafts_newest_first(uow):
     mine = await _create(uow)
     bobs_draft = await _create(uow, author=BOB)
     bobs_public = await _create(uow, author=BOB, published=True)
-    listed = (await operations.list_page(uow, ALICE, 0, None)).articles
+    listed = (await operations.list_page(uow.articles, ALICE, 0, None)).articles
     assert [a.id for a in listed] == [bobs_public.id, mine.id]
-    anonymous = (await operations.list_page(uow, None, 0, None)).articles
+    anonymous = (await operations.list_page(uow.articles, None, 0, None)).articles
     assert bobs_draft.id not in [a.id for a in anonymous]
 
 
 async def test_list_defaults_to_a_hundred_articles(uow):
     for _ in range(105):
         await _create(uow, published=True)
-    first = await operations.list_page(uow, None, 0, None)
+    first = await operations.list_page(uow.articles, None, 0, None)
     assert len(first.articles) == 100
-    rest = await operations.list_page(uow, None, 0, None, first.next_page_token)
+    rest = await operations.list_page(uow.articles, None, 0, None, first.next_page_token)
     assert len(rest.articles) == 5
     assert rest.next_page_token == ""  # the last page says so
     assert {a.id for a in first.articles}.isdisjoint(a.id for a in rest.articles)
-    assert len((await operations.list_page(uow, None, 100, None)).articles) == 5
+    assert len((await operations.list_page(uow.articles, None, 100, None)).articles) == 5
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ async def test_list_defaults_to_a_hundred_articles(uow):
 )
 async def test_list_rejects_out_of_range_paging(uow, skip, limit, field):
     with pytest.raises(InvalidInputError) as exc_info:
-        await operations.list_page(uow, None, skip, limit)
+        await operations.list_page(uow.articles, None, skip, limit)
     assert _fields(exc_info) == {field}
 
 

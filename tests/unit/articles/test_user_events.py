@@ -32,8 +32,8 @@ async def test_created_saves_the_author_and_moves_the_cursor():
 async def test_deleted_removes_articles_drafts_included_and_remembers_the_user():
     uow = FakeUnitOfWork()
     for published in (True, False):
-        await uow.articles.add(NewArticle("t", "Some content", published), 7)
-    await uow.articles.add(NewArticle("t", "Some content", True), 8)
+        await uow.articles.add_unless_author_deleted(7, NewArticle("t", "Some content", published))
+    await uow.articles.add_unless_author_deleted(8, NewArticle("t", "Some content", True))
     await operations.apply_user_event(uow, NAME, _event(1, UserEventKind.CREATED))
     await operations.apply_user_event(uow, NAME, _event(2, UserEventKind.DELETED))
     assert [a.author_id for a in uow.articles.rows.values()] == [8]
