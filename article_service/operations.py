@@ -79,9 +79,9 @@ class ArticleRepository(Protocol):
 class AccountRepository(Protocol):
     """What the service knows of users from the auth service's feed, and the feed cursor."""
 
-    async def lock_user(self, user_id: int, *, exclusive: bool) -> None:
-        """Until the transaction ends: exclusive while the user is deleted, so that no
-        article of theirs is created meanwhile (see ArticleCreator)."""
+    async def lock_for_deletion(self, user_id: int) -> None:
+        """Hold the user's lock, exclusive, until the transaction ends: no article of theirs
+        is created while they are deleted (see ArticleCreator)."""
 
     async def is_deleted(self, user_id: int) -> bool: ...
 
@@ -257,7 +257,7 @@ async def apply_user_event(uow: UnitOfWork, consumer: str, event: UserEvent) -> 
             if not await uow.accounts.is_deleted(event.user_id):
                 await uow.accounts.save_author(event.user_id, event.username)
         elif event.kind is UserEventKind.DELETED:
-            await uow.accounts.lock_user(event.user_id, exclusive=True)
+            await uow.accounts.lock_for_deletion(event.user_id)
             await uow.articles.delete_by_author(event.user_id)
             await uow.accounts.record_deleted(event.user_id, event.seq, event.occurred_at)
             await uow.accounts.remove_author(event.user_id)

@@ -14,13 +14,8 @@ from article_service.db.statements import GET_ARTICLE, USER_LOCK_SPACE, article_
 from article_service.db.tables import articles, authors, deleted_users, event_cursor
 from article_service.models import Article, ArticleChanges
 
-_LOCK_USER = {
-    exclusive: text(f"SELECT {function}(:space, :user_id)")
-    for exclusive, function in (
-        (True, "pg_advisory_xact_lock"),
-        (False, "pg_advisory_xact_lock_shared"),
-    )
-}
+# The exclusive side of the author's lock (the creator takes it shared: see driver).
+_LOCK_FOR_DELETION = text("SELECT pg_advisory_xact_lock(:space, :user_id)")
 _IS_DELETED = select(deleted_users.c.user_id).where(
     deleted_users.c.user_id == bindparam("user_id", type_=Integer)
 )
@@ -79,9 +74,9 @@ class SqlAccountRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def lock_user(self, user_id: int, *, exclusive: bool) -> None:
+    async def lock_for_deletion(self, user_id: int) -> None:
         await self._session.execute(
-            _LOCK_USER[exclusive], {"space": USER_LOCK_SPACE, "user_id": user_id}
+            _LOCK_FOR_DELETION, {"space": USER_LOCK_SPACE, "user_id": user_id}
         )
 
     async def is_deleted(self, user_id: int) -> bool:

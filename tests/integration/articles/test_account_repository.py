@@ -28,7 +28,7 @@ async def test_authors_are_upserted_and_named_on_articles(session):
 
 async def test_deleted_users_are_recorded_once_and_listed_by_seq(session):
     accounts = SqlAccountRepository(session)
-    await accounts.lock_user(USER, exclusive=True)
+    await accounts.lock_for_deletion(USER)
     await accounts.record_deleted(USER + 1, 20, T0)
     await accounts.record_deleted(USER, 10, T0)
     await accounts.record_deleted(USER, 99, T0)  # a replay changes nothing

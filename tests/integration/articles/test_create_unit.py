@@ -70,7 +70,7 @@ async def test_a_create_racing_the_authors_deletion_waits_and_then_creates_nothi
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as deleting:
         accounts = SqlAccountRepository(deleting)
-        await accounts.lock_user(author, exclusive=True)
+        await accounts.lock_for_deletion(author)
         create = asyncio.create_task(
             operations.create_article(DriverCreateUnit(engine), author, NEW)
         )

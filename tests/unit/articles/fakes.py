@@ -93,10 +93,10 @@ class FakeAccountRepository(AccountRepository):
         self.authors: dict[int, str] = {}
         self.deleted: dict[int, tuple[int, datetime]] = {}
         self.cursors: dict[str, int] = {}
-        self.locks: list[tuple[int, bool]] = []
+        self.locked_for_deletion: list[int] = []
 
-    async def lock_user(self, user_id: int, *, exclusive: bool) -> None:
-        self.locks.append((user_id, exclusive))
+    async def lock_for_deletion(self, user_id: int) -> None:
+        self.locked_for_deletion.append(user_id)
 
     async def is_deleted(self, user_id: int) -> bool:
         return user_id in self.deleted

@@ -39,7 +39,7 @@ async def test_deleted_removes_articles_drafts_included_and_remembers_the_user()
     assert [a.author_id for a in uow.articles.rows.values()] == [8]
     assert uow.accounts.authors == {}
     assert await uow.accounts.is_deleted(7)
-    assert (7, True) in uow.accounts.locks
+    assert 7 in uow.accounts.locked_for_deletion
 
 
 async def test_an_event_at_or_before_the_cursor_is_skipped():
