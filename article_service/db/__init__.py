@@ -1,1 +1,3 @@
-"""Persistence of the article service: tables, repositories and the unit of work."""
+"""Persistence of the article service, a module per role: tables, statements (the SQL,
+compiled once), repositories and uow (the session unit of work), driver (the asyncpg path
+and CreateArticle's unit), readers (the read side), batching and lock."""
