@@ -1,6 +1,6 @@
-"""Start what the bench drives: our stack (`python -m devstack run` on free ports, in a
-throw-away data dir), the FastAPI peer (uvicorn) in its own schema, the trivial gRPC server,
-and a second Envoy with the same configuration in front of the trivial server.
+"""Start what the bench drives: our stack (`make run` through devstack.launched, on free
+ports in a throw-away data dir), the FastAPI peer (uvicorn) in its own schema, the trivial
+gRPC server, and a second Envoy with the same configuration in front of the trivial server.
 """
 
 from __future__ import annotations
@@ -8,12 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,23 +17,17 @@ from pathlib import Path
 import asyncpg
 
 from devstack import bootstrap
+from devstack.launched import ROOT, LaunchedStack, stack_env, stop_process, wait_http
 from devstack.postgres import free_port_block
 
-ROOT = Path(__file__).resolve().parent.parent
-READY = "The blog stack is running"
 PEER_ROLE = "bench_peer"
 PEER_SCHEMA = "peer"
 
 
 @dataclass
 class Ports:
-    pg: int
-    auth: int
-    auth_workers: int
-    articles: int
-    articles_workers: int
-    gateway: int
-    gateway_admin: int
+    """The bench's own processes' ports (the stack's are in its environment)."""
+
     peer: int
     trivial: int
     trivial_workers: int
@@ -46,58 +36,14 @@ class Ports:
 
     @classmethod
     def allocate(cls, workers: int) -> Ports:
-        base = free_port_block(10 + 3 * workers)
+        base = free_port_block(4 + workers)
         return cls(
-            pg=base,
-            auth=base + 1,
-            auth_workers=base + 2,
-            articles=base + 2 + workers,
-            articles_workers=base + 3 + workers,
-            gateway=base + 3 + 2 * workers,
-            gateway_admin=base + 4 + 2 * workers,
-            peer=base + 5 + 2 * workers,
-            trivial=base + 6 + 2 * workers,
-            trivial_workers=base + 7 + 2 * workers,
-            trivial_gateway=base + 7 + 3 * workers,
-            trivial_gateway_admin=base + 8 + 3 * workers,
+            peer=base,
+            trivial=base + 1,
+            trivial_workers=base + 2,
+            trivial_gateway=base + 2 + workers,
+            trivial_gateway_admin=base + 3 + workers,
         )
-
-
-def _stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _wait_for_text(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    tail = path.read_text(errors="replace")[-3000:] if path.exists() else ""
-    raise RuntimeError(f"{text!r} did not appear in {path}:\n{tail}")
-
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 - our own URL
-                if reply.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 class Environment:
@@ -108,7 +54,15 @@ class Environment:
         self.workers = workers
         self.ports = Ports.allocate(workers)
         self.data_dir = workdir / "data"
-        self.stack_log = workdir / "stack.log"
+        self.stack_log = workdir / "stack.log"  # also where the call lines are checked
+        self.stack = LaunchedStack(
+            stack_env(
+                self.data_dir,
+                workers=workers,
+                GATEWAY_ACCESS_LOG_PATH=str(workdir / "gateway-access.log"),
+            ),
+            log=self.stack_log,
+        )
         self.peer_secret = secrets.token_urlsafe(32)
         self.peer_password = secrets.token_urlsafe(24)
         self._exit = ExitStack()
@@ -117,15 +71,19 @@ class Environment:
     # -- addresses
     @property
     def auth_target(self) -> str:
-        return f"127.0.0.1:{self.ports.auth}"
+        return self.stack.auth_target
 
     @property
     def articles_target(self) -> str:
-        return f"127.0.0.1:{self.ports.articles}"
+        return self.stack.articles_target
+
+    @property
+    def articles_workers(self) -> tuple[int, ...]:
+        return self.stack.worker_ports("ARTICLES")
 
     @property
     def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.gateway}"
+        return self.stack.gateway_url
 
     @property
     def peer_url(self) -> str:
@@ -136,23 +94,29 @@ class Environment:
         return f"http://127.0.0.1:{self.ports.trivial}"
 
     @property
+    def trivial_workers(self) -> tuple[int, ...]:
+        return tuple(self.ports.trivial_workers + i for i in range(self.workers))
+
+    @property
     def trivial_gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.trivial_gateway}"
 
     def superuser_url(self, database: str = bootstrap.DATABASE) -> str:
-        password = (self.data_dir / "postgres" / "superuser-password").read_text().strip()
-        return f"postgresql://postgres:{password}@127.0.0.1:{self.ports.pg}/{database}"
+        return self.stack.superuser_url(database)
 
     def peer_database_url(self) -> str:
         return (
             f"postgresql+asyncpg://{PEER_ROLE}:{self.peer_password}"
-            f"@127.0.0.1:{self.ports.pg}/{bootstrap.DATABASE}"
+            f"@127.0.0.1:{self.stack.postgres.port}/{bootstrap.DATABASE}"
         )
 
     # -- start
     def start(self) -> None:
         try:
-            self._start_stack()
+            self._exit.callback(self.stack.stop)
+            self.stack.start()
+            assert self.stack.process is not None
+            self.pids.append(self.stack.process.pid)
             self._start_peer()
             self._start_trivial()
         except BaseException:
@@ -162,32 +126,14 @@ class Environment:
     def close(self) -> None:
         self._exit.close()
 
-    def _spawn(self, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    def spawn(self, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        """Start one more process of the bench (output to `log`), measured and stopped with
+        the rest."""
         handle = self._exit.enter_context(log.open("ab"))
         process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-        self._exit.callback(_stop, process)
+        self._exit.callback(stop_process, process, 30)
         self.pids.append(process.pid)
         return process
-
-    def _start_stack(self) -> None:
-        p, w = self.ports, str(self.workers)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "ARTICLES_"))}
-        env.update(
-            BLOG_DATA_DIR=str(self.data_dir),
-            BLOG_PG_PORT=str(p.pg),
-            AUTH_PORT=str(p.auth),
-            AUTH_WORKER_BASE_PORT=str(p.auth_workers),
-            AUTH_WORKERS=w,
-            ARTICLES_PORT=str(p.articles),
-            ARTICLES_WORKER_BASE_PORT=str(p.articles_workers),
-            ARTICLES_WORKERS=w,
-            ARTICLES_AUTH_ADDRESS=self.auth_target,
-            GATEWAY_PORT=str(p.gateway),
-            GATEWAY_ADMIN_PORT=str(p.gateway_admin),
-            GATEWAY_ACCESS_LOG_PATH=str(self.workdir / "gateway-access.log"),
-        )
-        process = self._spawn([sys.executable, "-m", "devstack", "run"], env, self.stack_log)
-        _wait_for_text(self.stack_log, READY, process, timeout=180)
 
     def _start_peer(self) -> None:
         asyncio.run(self._prepare_peer_schema())
@@ -202,8 +148,8 @@ class Environment:
             "--host", "127.0.0.1", "--port", str(self.ports.peer),
             "--workers", str(self.workers),
         ]  # fmt: skip
-        process = self._spawn(argv, env, self.workdir / "peer.log")
-        _wait_http(f"{self.peer_url}/openapi.json", process, timeout=60)
+        process = self.spawn(argv, env, self.workdir / "peer.log")
+        wait_http(f"{self.peer_url}/openapi.json", process, timeout=60)
 
     async def _prepare_peer_schema(self) -> None:
         from sqlalchemy.ext.asyncio import create_async_engine
@@ -243,7 +189,7 @@ class Environment:
             "--port", str(p.trivial), "--worker-base-port", str(p.trivial_workers),
             "--workers", str(self.workers),
         ]  # fmt: skip
-        self._spawn(argv, dict(os.environ), self.workdir / "trivial.log")
+        self.spawn(argv, dict(os.environ), self.workdir / "trivial.log")
         workers = [f"127.0.0.1:{p.trivial_workers + i}" for i in range(self.workers)]
         settings = GatewaySettings(
             port=p.trivial_gateway,
@@ -254,7 +200,7 @@ class Environment:
         )
         handle = self._exit.enter_context((self.workdir / "trivial-gateway.log").open("ab"))
         envoy = launch.start(settings, self.workdir / "trivial-gateway", stdout=handle)
-        self._exit.callback(_stop, envoy)
+        self._exit.callback(stop_process, envoy, 30)
         self.pids.append(envoy.pid)
         # Envoy is ready before its first health check passes: wait for a real answer.
-        _wait_http(f"{self.trivial_gateway_url}/articles/1", envoy, timeout=30)
+        wait_http(f"{self.trivial_gateway_url}/articles/1", envoy, timeout=30)

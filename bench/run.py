@@ -26,8 +26,9 @@ from google.protobuf.message import Message
 from article_service import page_tokens
 from bench import cpu, report, seed, tools
 from bench import tracing as traced_rows
-from bench.environment import ROOT, Environment
+from bench.environment import Environment
 from devstack import postgres
+from devstack.launched import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 PUBLISHED = ROOT / "bench" / "RESULTS.md"
@@ -119,9 +120,7 @@ def build_targets(env: Environment, ours: seed.Seeded, peer: seed.Seeded) -> lis
     grpc_articles = f"http://{env.articles_target}{ARTICLES_RPC}"
     gw, pr = env.gateway_url, env.peer_url
     ours_ids = _spread(ours.first_id)
-    p = env.ports
-    ours_workers = tuple(p.articles_workers + i for i in range(env.workers))
-    trivial_workers = tuple(p.trivial_workers + i for i in range(env.workers))
+    ours_workers, trivial_workers = env.articles_workers, env.trivial_workers
     peer_ids = _spread(peer.first_id)
     script = files.write(
         "select_pk.sql",

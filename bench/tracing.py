@@ -11,18 +11,13 @@ traceparent, so each is a root: the ratio sampler decides, as Envoy would at the
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from devstack import bootstrap
+from devstack import services
 from devstack.postgres import free_port_block
-from devstack.settings import role_passwords
+from devstack.probe import wait_serving
 
 if TYPE_CHECKING:
     from bench import tools
@@ -41,31 +36,33 @@ SAMPLED: dict[str, str | None] = {
     "gRPC GetArticle, traced 100%": "1",
     "gRPC GetArticle, traced 1%": "0.01",
 }
-SERVICE = "blog.articles.v1.ArticleService"
 
 
-def _wait_serving(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    request = health_pb2.HealthCheckRequest(service=SERVICE)
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"traced article service exited with {process.returncode}")
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            try:
-                stub: Any = health_pb2_grpc.HealthStub(channel)  # the stubs are untyped
-                reply = stub.Check(request, timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-        time.sleep(0.3)
-    raise RuntimeError(f"traced article service on {port} not SERVING within {timeout:.0f} s")
-
-
-def _articles_url(env: Environment) -> str:
-    role = next(item.role for item in bootstrap.ROLES if item.schema == "articles")
-    password = role_passwords(env.data_dir)[role]
-    return bootstrap.service_url(role, password, env.ports.pg)
+def _service_env(env: Environment, name: str, port: int, sink: int, metrics: int) -> dict[str, str]:
+    """An article service as the stack's, on `port` and the workers' ports after it, with
+    row `name`'s metrics and tracing settings (OTLP to the sink on port `sink`)."""
+    service_env = services.clean_env("ARTICLES_", "OTEL_")
+    service_env.update(
+        services.settings(
+            services.ARTICLES,
+            port=port,
+            workers=env.workers,
+            database_url=env.stack.database_url("articles"),
+            auth_address=env.auth_target,
+            feed_consumer="false",
+            # The metrics row serves /metrics (multi-process, as `make run` does); no one
+            # scrapes it during the run, which is the per-call cost alone.
+            metrics_port=str(metrics) if name == METRICS else "0",
+        )
+    )
+    ratio = SAMPLED[name]
+    if ratio is not None:
+        service_env.update(
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink}",
+            OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+            OTEL_TRACES_SAMPLER_ARG=ratio,
+        )
+    return service_env
 
 
 def targets(env: Environment, rows: list[Target], only: str) -> list[Target]:
@@ -76,46 +73,26 @@ def targets(env: Environment, rows: list[Target], only: str) -> list[Target]:
         return []
     workers = env.workers
     base = free_port_block(2 + len(wanted) * (1 + workers))
-    sink = env._spawn(
+    metrics = base + 1 + len(wanted) * (1 + workers)  # the last port of the block
+    sink = env.spawn(
         [sys.executable, "-m", "bench.otlp_sink", "--port", str(base)],
         dict(os.environ),
         env.workdir / "otlp-sink.log",
     )
     started: list[Target] = []
     for index, name in enumerate(wanted):
-        port = base + 1 + index * (1 + workers)  # the last port of the block: metrics
-        service_env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("ARTICLES_", "OTEL_"))
-        }
-        service_env.update(
-            ARTICLES_DATABASE_URL=_articles_url(env),
-            ARTICLES_PORT=str(port),
-            ARTICLES_WORKER_BASE_PORT=str(port + 1),
-            ARTICLES_WORKERS=str(workers),
-            ARTICLES_AUTH_ADDRESS=env.auth_target,
-            ARTICLES_FEED_CONSUMER="false",
-            # The metrics row serves /metrics (multi-process, as `make run` does); no one
-            # scrapes it during the run, which is the per-call cost alone.
-            ARTICLES_METRICS_PORT=str(base + 1 + len(wanted) * (1 + workers))
-            if name == METRICS
-            else "0",
-        )
-        ratio = SAMPLED[name]
-        if ratio is not None:
-            service_env.update(
-                OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{base}",
-                OTEL_TRACES_SAMPLER="parentbased_traceidratio",
-                OTEL_TRACES_SAMPLER_ARG=ratio,
-            )
+        port = base + 1 + index * (1 + workers)
+        service_env = _service_env(env, name, port, base, metrics)
         # Its call lines go to the stack log, where the bench checks every call's code.
-        process = env._spawn([sys.executable, "-m", "article_service"], service_env, env.stack_log)
-        _wait_serving(port, process)
-        shared = f"127.0.0.1:{env.ports.articles}"
+        argv = [sys.executable, "-m", services.ARTICLES.module]
+        process = env.spawn(argv, service_env, env.stack_log)
+        own = [f"127.0.0.1:{port}", *services.worker_targets(services.ARTICLES, service_env)]
+        wait_serving(own, process, timeout=60)
         started.append(
             replace(
                 untraced,
                 name=name,
-                url=untraced.url.replace(shared, f"127.0.0.1:{port}", 1),
+                url=untraced.url.replace(env.articles_target, own[0], 1),
                 workers=tuple(port + 1 + i for i in range(workers)),
                 peer=None,
             )

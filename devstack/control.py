@@ -8,9 +8,10 @@ import os
 import signal
 from pathlib import Path
 
+from devstack.services import SERVICES
 from devstack.settings import StackSettings
 
-SERVICE_NAMES = ("auth", "articles")  # the names of stack.SERVICES
+SERVICE_NAMES = tuple(spec.name for spec in SERVICES)
 
 
 def control_dir(settings: StackSettings) -> Path:

@@ -1,14 +1,14 @@
-"""Asking a gRPC server's health service whether it is SERVING (the launcher's probe)."""
+"""Asking a gRPC server's health service how it is: the one probe the launcher, the fault
+suite and the bench use to know that a service they started is SERVING."""
 
 from __future__ import annotations
 
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2
-
-from devstack.supervise import Child
 
 
 def _health_check(channel: grpc.Channel) -> Callable[..., health_pb2.HealthCheckResponse]:
@@ -19,22 +19,30 @@ def _health_check(channel: grpc.Channel) -> Callable[..., health_pb2.HealthCheck
     )
 
 
-def serving(target: str, timeout: float = 0.5) -> bool:
+def status(target: str, timeout: float = 1.0) -> str:
+    """SERVING / NOT_SERVING, or the gRPC code name when the check itself failed."""
     with grpc.insecure_channel(target) as channel:
         try:
             reply = _health_check(channel)(health_pb2.HealthCheckRequest(), timeout=timeout)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            return code.name if code is not None else "ERROR"
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
 
-def wait_serving(target: str, child: Child, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+def serving(target: str, timeout: float = 0.5) -> bool:
+    return status(target, timeout) == "SERVING"
+
+
+def wait_serving(targets: Sequence[str], process: subprocess.Popen[bytes], timeout: float) -> float:
+    """Seconds until every target reports SERVING; fails at once if `process` (the service
+    behind them) exits, or after `timeout`."""
+    started = time.monotonic()
+    deadline = started + timeout
     while time.monotonic() < deadline:
-        if not child.alive():
-            code = child.process.returncode if child.process else None
-            raise RuntimeError(f"{target}: the process exited with {code}")
-        if serving(target, timeout=1.0):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{target} did not report SERVING within {timeout:.0f} s")
+        if process.poll() is not None:
+            raise RuntimeError(f"{targets[0]}: the process exited with {process.returncode}")
+        if all(serving(target, timeout=1.0) for target in targets):
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise RuntimeError(f"{', '.join(targets)} did not report SERVING within {timeout:.0f} s")

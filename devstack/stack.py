@@ -25,10 +25,11 @@ from pathlib import Path
 
 import dotenv
 
-from devstack import bootstrap, migrate, postgres
+from devstack import database, postgres, services
 from devstack.control import control_dir, wanted_counts
 from devstack.probe import serving, wait_serving
-from devstack.settings import StackSettings, role_passwords
+from devstack.services import SERVICES, ServiceSpec
+from devstack.settings import StackSettings
 from devstack.supervise import Child, CrashLoopError, say
 from svckit.workers import ExitHistory, RestartPolicy
 
@@ -37,22 +38,6 @@ POLICY = RestartPolicy()
 STOP_TIMEOUT_SECONDS = 30.0  # a service's drain (10 s) and its workers' margin, with room
 DRAIN_DELAY_SECONDS = 1.0  # between leaving the endpoint files and SIGTERM
 STATS_PORT = "9902"  # Envoy's Prometheus stats under make run (GATEWAY_STATS_PORT; 0 = off)
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str  # the gateway cluster, and the word `scale` takes
-    label: str
-    module: str
-    prefix: str  # of its settings: AUTH, ARTICLES
-    default_port: str
-    default_metrics_port: str
-
-
-SERVICES = (
-    ServiceSpec("auth", "Auth service", "auth_service", "AUTH", "50051", "9461"),
-    ServiceSpec("articles", "Article service", "article_service", "ARTICLES", "50052", "9462"),
-)
 
 
 @dataclass
@@ -83,17 +68,12 @@ class Stack:
     def prepare_database(self) -> None:
         external = {"AUTH_DATABASE_URL", "ARTICLES_DATABASE_URL"} <= self.env.keys()
         if not external:
-            data_dir = self.settings.data_dir
-            self.cluster = postgres.LocalPostgres(data_dir / "postgres", self.settings.pg_port)
-            self.cluster.start()
-            passwords = role_passwords(data_dir)
-            bootstrap.bootstrap(self.cluster.superuser_url(), passwords)
-            for item in bootstrap.ROLES:
-                url = bootstrap.service_url(item.role, passwords[item.role], self.cluster.port)
-                self.env.setdefault(f"{item.schema.upper()}_DATABASE_URL", url)
+            embedded = database.start_embedded(self.settings.data_dir, self.settings.pg_port)
+            self.cluster = embedded.cluster
+            for spec in SERVICES:
+                self.env.setdefault(f"{spec.prefix}_DATABASE_URL", embedded.urls[spec.name])
             self.addresses.append(("PostgreSQL", f"127.0.0.1:{self.cluster.port} (embedded)"))
-        for service in migrate.SERVICES:
-            migrate.upgrade(service, self.env[f"{service.upper()}_DATABASE_URL"])
+        database.migrate_all({s.name: self.env[f"{s.prefix}_DATABASE_URL"] for s in SERVICES})
 
     def ensure_keys(self) -> None:
         from auth_service.keys import ensure_key
@@ -116,15 +96,14 @@ class Stack:
         host = _replica_host(self.env, spec.prefix, index)
         env = {**self.env, f"{spec.prefix}_HOST": host}
         env.setdefault(f"{spec.prefix}_METRICS_HOST", host)  # each replica's own /metrics
-        command = [sys.executable, "-m", spec.module]
         name = spec.label if index == 0 else f"{spec.label} replica {index}"
-        child = Child(name, lambda: subprocess.Popen(command, env=env, cwd=ROOT), POLICY)
+        child = Child(name, lambda: services.spawn(spec, env), POLICY)
         address = f"{host}:{env.get(f'{spec.prefix}_PORT', spec.default_port)}"
         replica = Replica(spec, index, host, address, child)
         child.start()
         self.replicas.setdefault(spec.name, []).append(replica)
-        if wait:
-            wait_serving(replica.address, child, self.settings.startup_timeout_seconds)
+        if wait and child.process is not None:
+            wait_serving([replica.address], child.process, self.settings.startup_timeout_seconds)
             replica.in_rotation = True
         return replica
 

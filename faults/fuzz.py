@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 
 from article_service.page_tokens import decode_page_token, encode_page_token
+from devstack.launched import launched, stop_on_sigterm
 
 PASSWORD = "fuzzing horse battery"  # noqa: S105 - the throwaway users' password
 DELETE_ME = "DELETE /auth/me"
@@ -278,14 +279,14 @@ def fuzz(base_url: str, budget: Budget, report_dir: Path) -> Outcome:
 
 def deep(budget: Budget, keep: Path | None) -> Outcome:
     """Start a stack of its own (free ports, temporary data dir), fuzz it, stop it."""
-    from soak.stack import running_stack, stop_on_sigterm
-
     stop_on_sigterm()
-    extra = {"GATEWAY_LOGIN_RATE_PER_MINUTE": str(LOGIN_RATE_PER_MINUTE)}
-    with running_stack(workers=2, extra_env=extra, keep=keep) as stack:
-        report_dir = stack.workdir / "fuzz"
-        report_dir.mkdir(exist_ok=True)
-        outcome = fuzz(stack.gateway_url, budget, report_dir)
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
+        workdir = keep or Path(tmp)
+        rate = str(LOGIN_RATE_PER_MINUTE)
+        with launched(workdir, workers=2, GATEWAY_LOGIN_RATE_PER_MINUTE=rate) as stack:
+            report_dir = workdir / "fuzz"
+            report_dir.mkdir(exist_ok=True)
+            outcome = fuzz(stack.gateway_url, budget, report_dir)
         if keep is not None:
             print(f"reports and the stack's logs: {keep}", flush=True)
         return outcome

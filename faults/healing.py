@@ -24,11 +24,10 @@ from pathlib import Path
 import httpx
 
 from devstack.launched import LaunchedStack, stack_env
-from devstack.postgres import LocalPostgres
+from devstack.services import ARTICLES, AUTH
 from faults.gateway_load import GatewayLoad, register
 
 HEAL_LIMIT_SECONDS = 15.0
-MODULES = {"auth": "auth_service", "articles": "article_service"}
 
 
 @dataclass
@@ -115,23 +114,16 @@ async def run(stack: LaunchedStack, *, quick: bool) -> Outcome:
     outcome = Outcome()
     try:
         await asyncio.sleep(2.0 if quick else 5.0)
-        for service in ("articles", "auth"):
-            [supervisor] = stack.service_pids(MODULES[service])
+        for spec in (ARTICLES, AUTH):
+            [supervisor] = stack.service_pids(spec.module)
             worker = stack.worker_pids(supervisor)[0]
-            outcome.steps.append(
-                await _fault(
-                    stack, load, f"{service}: kill -9 one worker", worker, '"worker restarting"'
-                )
-            )
-        for service in ("articles", "auth"):
-            [supervisor] = stack.service_pids(MODULES[service])
-            outcome.steps.append(
-                await _fault(
-                    stack, load, f"{service}: kill -9 the service", supervisor, "restarted (pid"
-                )
-            )
-        cluster = LocalPostgres(stack.data_dir / "postgres", int(stack.env["BLOG_PG_PORT"]))
-        postmaster = cluster.pid()
+            fault = f"{spec.name}: kill -9 one worker"
+            outcome.steps.append(await _fault(stack, load, fault, worker, '"worker restarting"'))
+        for spec in (ARTICLES, AUTH):
+            [supervisor] = stack.service_pids(spec.module)
+            fault = f"{spec.name}: kill -9 the service"
+            outcome.steps.append(await _fault(stack, load, fault, supervisor, "restarted (pid"))
+        postmaster = stack.postgres.pid()
         assert postmaster is not None
         outcome.steps.append(
             await _fault(stack, load, "PostgreSQL: kill -9", postmaster, "PostgreSQL restarted")

@@ -29,7 +29,6 @@ import httpx
 
 from article_service.user_feed import LOCK_KEY
 from devstack.launched import LaunchedStack, stack_env
-from devstack.postgres import LocalPostgres
 from faults.gateway_load import GatewayLoad, register
 
 WINDOW_SECONDS = 4.0
@@ -165,8 +164,7 @@ async def _failover(stack: LaunchedStack, outcome: Outcome, dsn: str) -> None:
 
 async def run(stack: LaunchedStack) -> Outcome:
     """Drive the steps against a running stack (started with scaling_env)."""
-    pg = LocalPostgres(stack.data_dir / "postgres", int(stack.env["BLOG_PG_PORT"]))
-    dsn = pg.superuser_url(database="blog")
+    dsn = stack.superuser_url()
     outcome = Outcome()
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=12.0) as http:
         tag = os.urandom(3).hex()

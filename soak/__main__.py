@@ -31,29 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
+from devstack.launched import LaunchedStack, launched, stop_on_sigterm
 from soak import memory
-from soak.stack import RunningStack, running_stack, stop_on_sigterm
-from soak.traffic import ACCOUNT_PREFIX, TITLE_PREFIX, Ledger, State, Stats, drive
+from soak.traffic import Ledger, Stats, drive
+from soak.verify import Verdict, verify
 
 LOGIN_RATE_PER_MINUTE = 100_000
-CLEANUP_GRACE_SECONDS = 30.0
-
-
-@dataclass
-class Verdict:
-    lost: list[str] = field(default_factory=list)
-    unexpected_rows: list[str] = field(default_factory=list)
-    recovered: int = 0
-    resurrected: list[str] = field(default_factory=list)
-    not_cleaned: list[str] = field(default_factory=list)
-    checked_articles: int = 0
-    checked_accounts: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not (self.lost or self.unexpected_rows or self.resurrected or self.not_cleaned)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -62,86 +45,6 @@ def percentile(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
-
-
-async def _rows(url: str) -> tuple[dict[int, asyncpg.Record], set[int], set[int]]:
-    """The soak's articles and accounts (named soak_*), and every deleted user id."""
-    conn = await asyncpg.connect(url)
-    try:
-        users = {
-            r["id"]
-            for r in await conn.fetch(
-                "SELECT id FROM auth.users WHERE username LIKE $1", f"{ACCOUNT_PREFIX}%"
-            )
-        }
-        articles = {
-            r["id"]: r
-            for r in await conn.fetch(
-                "SELECT id, author_id, title, content, published FROM articles.articles"
-                " WHERE title LIKE $1",
-                f"{TITLE_PREFIX}%",
-            )
-        }
-        deleted = {
-            r["user_id"] for r in await conn.fetch("SELECT user_id FROM articles.deleted_users")
-        }
-    finally:
-        await conn.close()
-    return articles, users, deleted
-
-
-async def verify(url: str, ledger: Ledger) -> Verdict:
-    """Compare what PostgreSQL holds (`url`: as its superuser) with what was acknowledged."""
-    gone = {a.id for a in ledger.accounts.values() if a.state is State.DELETED}
-    deadline = time.monotonic() + CLEANUP_GRACE_SECONDS
-    while True:  # the account feed removes deleted authors' articles asynchronously
-        articles, users, deleted_users = await _rows(url)
-        leftovers = [r for r in articles.values() if r["author_id"] in gone]
-        if not leftovers or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(1)
-    verdict = Verdict()
-    verdict.not_cleaned = [f"article {r['id']} of deleted user {r['author_id']}" for r in leftovers]
-    for article in ledger.articles.values():
-        row = articles.get(article.id)
-        if article.author.state is not State.LIVE:
-            continue  # its author's deletion (sent) removes it; checked above
-        if article.state is State.DELETED:
-            if row is not None:
-                verdict.resurrected.append(f"article {article.id} deleted (204) but still there")
-            continue
-        verdict.checked_articles += 1
-        if row is None:
-            verdict.lost.append(f"article {article.id} acknowledged, missing")
-        elif row["content"] != article.content or row["published"] != article.published:
-            verdict.lost.append(f"article {article.id} differs from its last acknowledged state")
-        elif article.title != "?" and row["title"] != article.title:
-            verdict.lost.append(
-                f"article {article.id}: title {row['title']!r} != {article.title!r}"
-            )
-    known = set(ledger.articles)
-    maybe = list(ledger.indeterminate_creates)
-    for row in articles.values():
-        if row["id"] in known or row["author_id"] in gone:
-            continue
-        if (row["author_id"], row["title"]) in maybe:
-            maybe.remove((row["author_id"], row["title"]))
-            verdict.recovered += 1
-        else:
-            verdict.unexpected_rows.append(f"article {row['id']} nobody was told of")
-    for account in ledger.accounts.values():
-        if account.state is State.LIVE:
-            verdict.checked_accounts += 1
-            if account.id not in users:
-                verdict.lost.append(f"account {account.id} acknowledged, missing")
-        elif account.state is State.DELETED and account.id in users:
-            verdict.resurrected.append(f"account {account.id} deleted (204) but still there")
-    unknown_users = users - set(ledger.accounts)
-    if len(unknown_users) > len(ledger.indeterminate_registrations):
-        verdict.unexpected_rows.append(f"{len(unknown_users)} accounts nobody was told of")
-    missing_tombstones = gone - deleted_users
-    verdict.not_cleaned += [f"user {uid} not in deleted_users" for uid in missing_tombstones]
-    return verdict
 
 
 def _memory_table(start: memory.Sample, end: memory.Sample) -> list[str]:
@@ -160,27 +63,50 @@ def _memory_table(start: memory.Sample, end: memory.Sample) -> list[str]:
     return lines
 
 
-async def soak(args: argparse.Namespace, stack: RunningStack) -> int:
-    ledger, stats = Ledger(), Stats()
+@dataclass
+class Run:
+    """What one soak measured: the traffic's figures and the services' memory over time."""
+
+    ledger: Ledger = field(default_factory=Ledger)
+    stats: Stats = field(default_factory=Stats)
+    warmup: float = 0.0
+    elapsed: float = 0.0
+    timeline: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    baseline: memory.Sample = field(default_factory=lambda: memory.Sample({}))
+    final: memory.Sample = field(default_factory=lambda: memory.Sample({}))
+
+    def growth(self) -> dict[str, int]:
+        """Each service's RSS growth after warm-up, in bytes."""
+        before, after = self.baseline.by_kind(), self.final.by_kind()
+        return {kind: after.get(kind, 0) - before.get(kind, 0) for kind in memory.SERVICES}
+
+
+async def _drive(args: argparse.Namespace, stack: LaunchedStack) -> Run:
+    """The traffic for `args.minutes`, sampling the stack's memory every 30 s."""
+    run = Run()
     seconds = args.minutes * 60
-    warmup = min(60.0, seconds * 0.2)
+    run.warmup = min(60.0, seconds * 0.2)
+    assert stack.process is not None
     root = stack.process.pid
-    timeline: list[tuple[float, dict[str, int]]] = []
     started = time.monotonic()
-    task = asyncio.create_task(drive(stack.gateway_url, args.workers, seconds, ledger, stats))
-    first = memory.sample(root)
-    timeline.append((0.0, first.by_kind()))
-    await asyncio.sleep(warmup)
-    baseline = memory.sample(root)
-    timeline.append((time.monotonic() - started, baseline.by_kind()))
+    task = asyncio.create_task(
+        drive(stack.gateway_url, args.workers, seconds, run.ledger, run.stats)
+    )
+    run.timeline.append((0.0, memory.sample(root).by_kind()))
+    await asyncio.sleep(run.warmup)
+    run.baseline = memory.sample(root)
+    run.timeline.append((time.monotonic() - started, run.baseline.by_kind()))
     while not task.done():
         await asyncio.wait({task}, timeout=30)
-        timeline.append((time.monotonic() - started, memory.sample(root).by_kind()))
+        run.timeline.append((time.monotonic() - started, memory.sample(root).by_kind()))
     await task
-    elapsed = time.monotonic() - started
-    final = memory.sample(root)
-    verdict = await verify(stack.superuser_url(), ledger)
+    run.elapsed = time.monotonic() - started
+    run.final = memory.sample(root)
+    return run
 
+
+def _print_traffic(args: argparse.Namespace, run: Run) -> None:
+    stats, elapsed = run.stats, run.elapsed
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nSoak: {args.minutes:g} min, {args.workers} clients, {stats.requests} requests")
     print(f"machine: {os.cpu_count()} CPUs, load average at the end {load} (1, 5, 15 min)")
@@ -202,17 +128,14 @@ async def soak(args: argparse.Namespace, stack: RunningStack) -> int:
         f"| all | {len(everything)} | {len(everything) / elapsed:.1f} | "
         f"{percentile(everything, 0.5) * 1000:.1f} | {percentile(everything, 0.99) * 1000:.1f} | |"
     )
-    unexpected = sum(stats.unexpected.values())
-    print(f"\nunexpected answers: {unexpected}")
+    print(f"\nunexpected answers: {sum(stats.unexpected.values())}")
     for sample in stats.samples:
         print(f"  {sample}")
-    print(f"\nmemory (warm-up {warmup:.0f} s; bound: each service +{args.rss_growth_mib} MiB):")
-    print("\n".join(_memory_table(baseline, final)))
-    growth = {
-        kind: final.by_kind().get(kind, 0) - baseline.by_kind().get(kind, 0)
-        for kind in memory.SERVICES
-    }
-    too_big = {k: g for k, g in growth.items() if g > args.rss_growth_mib * 2**20}
+
+
+def _print_checks(args: argparse.Namespace, run: Run, verdict: Verdict) -> None:
+    print(f"\nmemory (warm-up {run.warmup:.0f} s; bound: each service +{args.rss_growth_mib} MiB):")
+    print("\n".join(_memory_table(run.baseline, run.final)))
     print(
         f"\nledger: {verdict.checked_articles} live articles and {verdict.checked_accounts} "
         f"accounts checked; lost {len(verdict.lost)}, unexpected {len(verdict.unexpected_rows)}, "
@@ -223,44 +146,63 @@ async def soak(args: argparse.Namespace, stack: RunningStack) -> int:
         verdict.lost + verdict.unexpected_rows + verdict.resurrected + verdict.not_cleaned
     )[:20]:
         print(f"  {line}")
+
+
+def _failures(args: argparse.Namespace, run: Run, verdict: Verdict) -> list[str]:
     failures = []
+    unexpected = sum(run.stats.unexpected.values())
     if unexpected:
         failures.append(f"{unexpected} unexpected answers")
-    if too_big:
-        failures += [f"{k} grew {memory.mib(g)}" for k, g in too_big.items()]
+    bound = args.rss_growth_mib * 2**20
+    failures += [f"{k} grew {memory.mib(g)}" for k, g in run.growth().items() if g > bound]
     if not verdict.ok:
         failures.append("the ledger check failed")
+    return failures
+
+
+def _figures(args: argparse.Namespace, run: Run, verdict: Verdict, passed: bool) -> dict[str, Any]:
+    """What --json writes."""
+    stats = run.stats
+    return {
+        "minutes": args.minutes,
+        "load_average": os.getloadavg(),
+        "workers": args.workers,
+        "elapsed_s": run.elapsed,
+        "requests": stats.requests,
+        "throughput": stats.requests / run.elapsed,
+        "operations": {
+            op: {
+                "requests": len(v),
+                "p50_ms": percentile(v, 0.5) * 1000,
+                "p99_ms": percentile(v, 0.99) * 1000,
+            }
+            for op, v in stats.latencies.items()
+        },
+        "statuses": {f"{op} {status}": n for (op, status), n in stats.statuses.items()},
+        "unexpected": sum(stats.unexpected.values()),
+        "memory_timeline": run.timeline,
+        "rss_growth": run.growth(),
+        "ledger": {
+            "lost": verdict.lost,
+            "unexpected": verdict.unexpected_rows,
+            "recovered": verdict.recovered,
+            "resurrected": verdict.resurrected,
+            "not_cleaned": verdict.not_cleaned,
+        },
+        "passed": passed,
+    }
+
+
+async def soak(args: argparse.Namespace, stack: LaunchedStack) -> int:
+    run = await _drive(args, stack)
+    verdict = await verify(stack.superuser_url(), run.ledger)
+    _print_traffic(args, run)
+    _print_checks(args, run, verdict)
+    failures = _failures(args, run, verdict)
     print("\nPASS" if not failures else f"\nFAIL: {'; '.join(failures)}")
     if args.json:
-        result: dict[str, Any] = {
-            "minutes": args.minutes,
-            "load_average": os.getloadavg(),
-            "workers": args.workers,
-            "elapsed_s": elapsed,
-            "requests": stats.requests,
-            "throughput": stats.requests / elapsed,
-            "operations": {
-                op: {
-                    "requests": len(v),
-                    "p50_ms": percentile(v, 0.5) * 1000,
-                    "p99_ms": percentile(v, 0.99) * 1000,
-                }
-                for op, v in stats.latencies.items()
-            },
-            "statuses": {f"{op} {status}": n for (op, status), n in stats.statuses.items()},
-            "unexpected": unexpected,
-            "memory_timeline": timeline,
-            "rss_growth": growth,
-            "ledger": {
-                "lost": verdict.lost,
-                "unexpected": verdict.unexpected_rows,
-                "recovered": verdict.recovered,
-                "resurrected": verdict.resurrected,
-                "not_cleaned": verdict.not_cleaned,
-            },
-            "passed": not failures,
-        }
-        await asyncio.to_thread(Path(args.json).write_text, json.dumps(result, indent=2))
+        text = json.dumps(_figures(args, run, verdict, not failures), indent=2)
+        await asyncio.to_thread(Path(args.json).write_text, text)
     return 0 if not failures else 1
 
 
@@ -273,9 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--keep", type=Path, help="keep the stack's files (logs) here")
     args = parser.parse_args(argv)
-    extra = {"GATEWAY_LOGIN_RATE_PER_MINUTE": str(LOGIN_RATE_PER_MINUTE)}
     stop_on_sigterm()
-    with running_stack(args.service_workers, extra, keep=args.keep) as stack:
+    with launched(
+        args.keep,
+        workers=args.service_workers,
+        GATEWAY_LOGIN_RATE_PER_MINUTE=str(LOGIN_RATE_PER_MINUTE),
+    ) as stack:
         return asyncio.run(soak(args, stack))
 
 

@@ -3,8 +3,8 @@ on a stack of its own, with memory figures)."""
 
 from __future__ import annotations
 
-from soak.__main__ import verify
 from soak.traffic import Ledger, Stats, drive
+from soak.verify import verify
 
 
 async def test_a_short_soak_answers_as_expected_and_loses_nothing(gateway, database):
