@@ -95,8 +95,8 @@ class SqlArticleCreator:
         never leaves an article of its author behind.
 
         Serialised with the deletion by the author's advisory lock: we take it shared (with
-        BEGIN, one round trip), the feed's deletion takes it exclusive around deleting the
-        author's articles and recording them in deleted_users. The insert then checks
+        BEGIN, one round trip); the feed's deletion takes it exclusive while it deletes the
+        author's articles and records the author in deleted_users. The insert then checks
         deleted_users in the same statement, in a snapshot taken after the lock, so a
         deletion that committed while we waited is seen. None (nothing written): the
         author is deleted. A repeated request_id returns the article the first request
