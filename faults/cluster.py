@@ -1,82 +1,53 @@
 """The stack on this machine, as processes the fault suite can hurt: PostgreSQL (embedded),
 the auth and article services (`python -m ...`, two workers each) and Envoy.
 
-Everything listens on free ports and lives in one temporary folder; `close()` stops it
-all, also after a failure (a frozen PostgreSQL is thawed first).
+Built from devstack's public pieces (the database, the services, the probe), but without
+`make run`'s supervisor: a process the suite kills stays dead until the suite starts it
+again. Everything listens on free ports and lives in one temporary folder; `close()` stops
+it all, also after a failure (a frozen PostgreSQL is thawed first).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from devstack import bootstrap, migrate, postgres
-
-ROOT = Path(__file__).resolve().parent.parent
-PREFIXES = ("AUTH_", "ARTICLES_", "GATEWAY_", "BLOG_")
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of `pid` (from /proc)."""
-    found: list[int] = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
-def health_status(target: str, timeout: float = 1.0) -> str:
-    """SERVING / NOT_SERVING, or the gRPC code name when the check itself failed."""
-    with grpc.insecure_channel(target) as channel:
-        stub: Any = health_pb2_grpc.HealthStub(channel)  # typed for the sync API it is
-        try:
-            reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
-        except grpc.RpcError as exc:
-            code = exc.code() if isinstance(exc, grpc.Call) else None
-            return code.name if code is not None else "ERROR"
-        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+from devstack import bootstrap, database, postgres, probe, services
+from devstack.launched import children
+from devstack.services import ServiceSpec
 
 
 @dataclass
 class Service:
     """One service: a supervisor process and its forked workers, in a session of their own."""
 
-    name: str
-    module: str
+    spec: ServiceSpec
     env: dict[str, str]
-    port: int
-    worker_base_port: int
-    workers: int
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
     @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def workers(self) -> int:
+        return int(self.env[f"{self.spec.prefix}_WORKERS"])
+
+    @property
     def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.env[f'{self.spec.prefix}_PORT']}"
 
     @property
     def worker_targets(self) -> list[str]:
-        return [f"127.0.0.1:{self.worker_base_port + i}" for i in range(self.workers)]
+        return services.worker_targets(self.spec, self.env)
 
     def start(self, *, wait: bool = True, timeout: float = 60.0) -> None:
         if self.process is not None:
@@ -85,14 +56,8 @@ class Service:
             self._log = self.log_path.open("ab")
         self._log.write(f"\n--- start {time.strftime('%H:%M:%S')}\n".encode())
         self._log.flush()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: kill -9 reaches every worker
-        )
+        # Its own process group: kill -9 reaches every worker.
+        self.process = services.spawn(self.spec, self.env, log=self._log, own_group=True)
         if wait:
             self.wait_serving(timeout)
 
@@ -101,19 +66,11 @@ class Service:
 
     def wait_serving(self, timeout: float = 60.0) -> float:
         """Seconds until every worker (and the shared port) reports SERVING."""
-        started = time.monotonic()
-        deadline = started + timeout
-        targets = [self.target, *self.worker_targets]
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
-            if all(health_status(t, 0.5) == "SERVING" for t in targets):
-                return time.monotonic() - started
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not report SERVING within {timeout:.0f} s")
+        assert self.process is not None
+        return probe.wait_serving([self.target, *self.worker_targets], self.process, timeout)
 
     def worker_pids(self) -> list[int]:
-        return [] if self.process is None else children_of(self.process.pid)
+        return [] if self.process is None else children(self.process.pid)
 
     def kill9(self) -> None:
         """SIGKILL to the supervisor and every worker at once (a crash of the service)."""
@@ -146,14 +103,6 @@ class Service:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process is None:
-            return
-        self.sigterm()
-        if self.wait_exit(timeout) is None:
-            self.kill9()
-        _wait_gone(self.process.pid)
-
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.kill9()
@@ -172,9 +121,7 @@ def _wait_gone(pgid: int, timeout: float = 10.0) -> None:
     while time.monotonic() < deadline:
         try:
             os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
+        except (ProcessLookupError, PermissionError):
             return
         time.sleep(0.02)
 
@@ -202,7 +149,7 @@ class Database:
             raise RuntimeError("PostgreSQL is not running")
         os.kill(master, signal.SIGSTOP)
         self.frozen = [master]
-        for pid in children_of(master):
+        for pid in children(master):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGSTOP)
                 self.frozen.append(pid)
@@ -237,6 +184,16 @@ class Gateway:
                 self.process.wait()
 
 
+# What the suite changes from the services' defaults: quiet logs, no lock-out of its own
+# logins, and a feed consumer that retries its lock and backs off within a scenario's time.
+AUTH_SETTINGS = {"login_max_failures": "1000", "log_level": "WARNING"}
+ARTICLES_SETTINGS = {
+    "feed_lock_retry_seconds": "0.5",
+    "feed_backoff_max_seconds": "1",
+    "log_level": "WARNING",
+}
+
+
 @dataclass
 class Cluster:
     workdir: Path
@@ -245,72 +202,41 @@ class Cluster:
     auth: Service | None = None
     articles: Service | None = None
     gateway: Gateway | None = None
-    urls: dict[str, str] = field(default_factory=dict)
 
     def start(self, *, with_gateway: bool = True) -> None:
         try:
-            self._start_database()
-            self._start_services()
+            embedded = database.start_embedded(self.workdir, postgres.free_port())
+            self.db = Database(embedded.cluster)
+            database.migrate_all(embedded.urls)
+            self._start_services(embedded.urls)
             if with_gateway:
                 self._start_gateway()
         except BaseException:
             self.close()
             raise
 
-    def _start_database(self) -> None:
-        cluster = postgres.LocalPostgres(self.workdir / "pg", postgres.free_port())
-        cluster.start()
-        self.db = Database(cluster)
-        passwords = {item.role: secrets.token_urlsafe(16) for item in bootstrap.ROLES}
-        bootstrap.bootstrap(cluster.superuser_url(), passwords)
-        for item in bootstrap.ROLES:
-            url = bootstrap.service_url(item.role, passwords[item.role], cluster.port)
-            self.urls[item.schema] = url
-            migrate.upgrade(item.schema, url)
-
-    def _start_services(self) -> None:
+    def _start_services(self, urls: dict[str, str]) -> None:
         from auth_service.keys import ensure_key
 
         keys_dir = self.workdir / "keys"
         ensure_key(keys_dir)
         n = self.workers
-        base = postgres.free_port_block(2 + 2 * n)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
+        auth_port = postgres.free_port_block(2 + 2 * n)
+        articles_port = auth_port + 1 + n
+        env = services.clean_env()
         # Fork after gRPC started is not what the services do; keep gRPC's fork hooks off.
         env["GRPC_ENABLE_FORK_SUPPORT"] = "false"
-        auth_env = {
-            **env,
-            "AUTH_DATABASE_URL": self.urls["auth"],
-            "AUTH_PORT": str(base),
-            "AUTH_WORKER_BASE_PORT": str(base + 1),
-            "AUTH_WORKERS": str(n),
-            "AUTH_KEYS_DIR": str(keys_dir),
-            "AUTH_LOGIN_MAX_FAILURES": "1000",
-            "AUTH_LOG_LEVEL": "WARNING",
-        }
-        articles_port = base + 1 + n
-        articles_env = {
-            **env,
-            "ARTICLES_DATABASE_URL": self.urls["articles"],
-            "ARTICLES_PORT": str(articles_port),
-            "ARTICLES_WORKER_BASE_PORT": str(articles_port + 1),
-            "ARTICLES_WORKERS": str(n),
-            "ARTICLES_AUTH_ADDRESS": f"127.0.0.1:{base}",
-            "ARTICLES_FEED_LOCK_RETRY_SECONDS": "0.5",
-            "ARTICLES_FEED_BACKOFF_MAX_SECONDS": "1",
-            "ARTICLES_LOG_LEVEL": "WARNING",
-        }
-        self.auth = Service(
-            "auth", "auth_service", auth_env, base, base + 1, n, self.workdir / "auth.log"
-        )
+        auth_env = services.settings(
+            services.AUTH, port=auth_port, workers=n, database_url=urls["auth"],
+            keys_dir=str(keys_dir), **AUTH_SETTINGS,
+        )  # fmt: skip
+        articles_env = services.settings(
+            services.ARTICLES, port=articles_port, workers=n, database_url=urls["articles"],
+            auth_address=f"127.0.0.1:{auth_port}", **ARTICLES_SETTINGS,
+        )  # fmt: skip
+        self.auth = Service(services.AUTH, {**env, **auth_env}, self.workdir / "auth.log")
         self.articles = Service(
-            "articles",
-            "article_service",
-            articles_env,
-            articles_port,
-            articles_port + 1,
-            n,
-            self.workdir / "articles.log",
+            services.ARTICLES, {**env, **articles_env}, self.workdir / "articles.log"
         )
         self.auth.start()
         self.articles.start()

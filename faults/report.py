@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from faults.scenarios import Result
+from faults.context import Result
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"

@@ -18,11 +18,12 @@ from pathlib import Path
 from faults import clients as cl
 from faults import report
 from faults.cluster import Cluster
+from faults.context import Ctx, Result
 from faults.history import History
-from faults.scenarios import SCENARIOS, Ctx, Result
+from faults.scenarios import SCENARIOS
 from faults.truth import Truth
 
-LOGS = ("auth.log", "articles.log", "gateway.log", "pg/postgres.log")
+LOGS = ("auth.log", "articles.log", "gateway.log", "postgres/postgres.log")
 
 
 @dataclass
