@@ -158,15 +158,7 @@ class Environment:
 
         conn = await asyncpg.connect(self.superuser_url())
         try:
-            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", PEER_ROLE)
-            verb = "ALTER" if exists else "CREATE"
-            sql = await conn.fetchval(
-                "SELECT format('%s ROLE %I LOGIN PASSWORD %L', $1::text, $2::text, $3::text)",
-                verb,
-                PEER_ROLE,
-                self.peer_password,
-            )
-            await conn.execute(sql)
+            await bootstrap.ensure_role(conn, PEER_ROLE, self.peer_password)
             await conn.execute(f'GRANT CONNECT ON DATABASE "{bootstrap.DATABASE}" TO {PEER_ROLE}')
             await conn.execute(f"DROP SCHEMA IF EXISTS {PEER_SCHEMA} CASCADE")
             await conn.execute(f"CREATE SCHEMA {PEER_SCHEMA} AUTHORIZATION {PEER_ROLE}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.tools import Measured, median
 
@@ -241,17 +242,35 @@ def chart(rows: list[Row], path: Path, settings: dict[str, object] | None = None
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
-        from matplotlib.patches import Patch  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return False
     paired = [row for row in rows if row.p50_vs_base is not None]
-    by_name = {row.name: row for row in rows}
     panels = 2 if paired else 1
     height = max(5.0, 0.32 * len(rows) + 1.5)
     figure, axes_list = plt.subplots(
         1, panels, figsize=(9 + 6 * (panels - 1), height), squeeze=False
     )
-    axes = axes_list[0][0]
+    _throughput_panel(axes_list[0][0], rows)
+    if paired:
+        _scale_panel(axes_list[0][1], paired, {row.name: row for row in rows}, settings or {})
+    if settings:
+        scale = settings.get("scale")
+        title = (
+            f"articles {_count(float(str(settings.get('articles', 0))))}"
+            f"{' / ' + _count(float(str(scale))) if scale else ''}, "
+            f"{settings.get('workers')} workers, {settings.get('cpus')} CPUs, "
+            f"{settings.get('rounds')} rounds"
+        )
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def _throughput_panel(axes: Any, rows: list[Row]) -> None:
+    from matplotlib.patches import Patch  # type: ignore[import-not-found,unused-ignore]
+
     names = [row.name for row in rows]
     colours = [GROUP_COLOURS.get(row.group, "#999999") for row in rows]
     axes.barh(names, [row.rps for row in rows], color=colours)
@@ -268,33 +287,23 @@ def chart(rows: list[Row], path: Path, settings: dict[str, object] | None = None
         loc="lower right",
         fontsize=8,
     )
-    if paired:
-        right = axes_list[0][1]
-        labels = [row.base or row.name for row in paired]
-        small = [by_name[row.base or ""].p50_ms for row in paired]
-        large = [row.p50_ms for row in paired]
-        ys = list(range(len(paired)))
-        sizes = settings or {}
-        few = f"{_count(float(str(sizes.get('articles', 0))))} articles"
-        many = f"{_count(float(str(sizes.get('scale') or 0)))} articles"
-        right.barh([y - 0.2 for y in ys], small, height=0.4, label=few, color="#9ecae1")
-        right.barh([y + 0.2 for y in ys], large, height=0.4, label=many, color="#08519c")
-        right.set_yticks(ys)
-        right.set_yticklabels(labels, fontsize=8)
-        right.set_xscale("log")
-        right.invert_yaxis()
-        right.set_xlabel("p50 latency, ms (log scale)")
-        right.legend(fontsize=8)
-    if settings:
-        scale = settings.get("scale")
-        title = (
-            f"articles {_count(float(str(settings.get('articles', 0))))}"
-            f"{' / ' + _count(float(str(scale))) if scale else ''}, "
-            f"{settings.get('workers')} workers, {settings.get('cpus')} CPUs, "
-            f"{settings.get('rounds')} rounds"
-        )
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return True
+
+
+def _scale_panel(
+    axes: Any, paired: list[Row], by_name: dict[str, Row], sizes: dict[str, object]
+) -> None:
+    """The p50 of each read at the small and the large scale, side by side."""
+    labels = [row.base or row.name for row in paired]
+    small = [by_name[row.base or ""].p50_ms for row in paired]
+    large = [row.p50_ms for row in paired]
+    ys = list(range(len(paired)))
+    few = f"{_count(float(str(sizes.get('articles', 0))))} articles"
+    many = f"{_count(float(str(sizes.get('scale') or 0)))} articles"
+    axes.barh([y - 0.2 for y in ys], small, height=0.4, label=few, color="#9ecae1")
+    axes.barh([y + 0.2 for y in ys], large, height=0.4, label=many, color="#08519c")
+    axes.set_yticks(ys)
+    axes.set_yticklabels(labels, fontsize=8)
+    axes.set_xscale("log")
+    axes.invert_yaxis()
+    axes.set_xlabel("p50 latency, ms (log scale)")
+    axes.legend(fontsize=8)

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import struct
 import sys
 import tempfile
@@ -120,16 +121,8 @@ def build_targets(env: Environment, ours: seed.Seeded, peer: seed.Seeded) -> lis
     grpc_articles = f"http://{env.articles_target}{ARTICLES_RPC}"
     gw, pr = env.gateway_url, env.peer_url
     ours_ids = _spread(ours.first_id)
-    ours_workers, trivial_workers = env.articles_workers, env.trivial_workers
+    ours_workers = env.articles_workers
     peer_ids = _spread(peer.first_id)
-    script = files.write(
-        "select_pk.sql",
-        (
-            f"\\set id random(1, {ours.last_seeded_id})\n"
-            "SELECT id, title, content, published, author_id, created_at, updated_at "
-            "FROM articles.articles WHERE id = :id;\n"
-        ).encode(),
-    )
     get_rpc, list_rpc, create_rpc = (
         ARTICLES_RPC + m for m in ("GetArticle", "ListArticles", "CreateArticle")
     )
@@ -156,6 +149,25 @@ def build_targets(env: Environment, ours: seed.Seeded, peer: seed.Seeded) -> lis
         Target(f"peer {LIST_20}", "peer", f"{pr}/articles/?limit=20", http1=True),
         Target(f"peer {POST}", "peer", f"{pr}/articles/", create_json,
                {**json_type, **peer_auth}, http1=True, writes="peer"),
+        *_ceilings(env, files, ours, get, page),
+    ]  # fmt: skip
+
+
+def _ceilings(
+    env: Environment, files: Bodies, ours: seed.Seeded, get: Path, page: Path
+) -> list[Target]:
+    """What the same requests cost without our services: the trivial server (straight and
+    through Envoy) and PostgreSQL's own primary-key read (pgbench)."""
+    trivial_workers = env.trivial_workers
+    script = files.write(
+        "select_pk.sql",
+        (
+            f"\\set id random(1, {ours.last_seeded_id})\n"
+            "SELECT id, title, content, published, author_id, created_at, updated_at "
+            "FROM articles.articles WHERE id = :id;\n"
+        ).encode(),
+    )
+    return [
         Target(TRIVIAL_GRPC, "ceiling", f"{env.trivial_url}{ARTICLES_RPC}GetArticle", get,
                GRPC_HEADERS, workers=trivial_workers),
         Target(TRIVIAL_REST, "ceiling", f"{env.trivial_gateway_url}/articles/1", http1=True),
@@ -382,6 +394,66 @@ def explain_lists(env: Environment, ours: seed.Seeded, deep: int, token_at: Any)
     return "\n".join(out)
 
 
+def measure_everything(
+    env: Environment, args: argparse.Namespace, measure: Callable[[Target], tools.Measured]
+) -> tuple[list[Target], dict[str, list[tools.Measured]], list[str]]:
+    """Seed both systems, measure every selected row in rounds (then again at --scale);
+    (the rows, their measurements, the query plans at the large scale)."""
+    url = env.superuser_url()
+    print(f"seeding {args.users} users and {args.articles} articles in each", flush=True)
+    ours = asyncio.run(seed.register_ours(env.auth_target, args.users))
+    peer = asyncio.run(seed.register_peer(env.peer_url, args.users))
+    for seeded in (ours, peer):
+        asyncio.run(seed.copy_articles(url, seeded, args.articles))
+    writers = {"ours": ours, "peer": peer}
+    runs: dict[str, list[tools.Measured]] = {}
+    plans: list[str] = []
+
+    def measure_one(target: Target) -> tools.Measured:
+        result = measure(target)
+        if target.writes:  # keep the article count what the row says it is
+            asyncio.run(seed.drop_created(url, writers[target.writes]))
+        return result
+
+    small = build_targets(env, ours, peer)
+    small += traced_rows.targets(env, small, args.only)  # GetArticle traced at 100% / 1%
+    targets = [t for t in small if args.only in t.name]
+    run_rounds(targets, args.rounds, measure_one, runs)
+    if args.scale:
+        print(f"topping up to {args.scale:,} articles in each (COPY)", flush=True)
+        copied = time.monotonic()
+        for seeded in (ours, peer):
+            asyncio.run(seed.copy_articles(url, seeded, args.scale))
+        print(f"  done in {time.monotonic() - copied:.0f} s", flush=True)
+        deep = args.scale // 2
+        position = asyncio.run(seed.deep_position(url, ours, deep))
+        token = page_tokens.encode_page_token(*position)
+        plans.append(explain_lists(env, ours, deep, position))
+        large = build_scale_targets(env, ours, peer, small, token, deep)
+        large = [t for t in large if args.only in t.name]
+        targets += large
+        run_rounds(large, args.rounds, measure_one, runs)
+    return targets, runs, plans
+
+
+def write_results(
+    args: argparse.Namespace, rows: list[report.Row], settings: dict[str, Any], text: str,
+    plans: list[str],
+) -> None:  # fmt: skip
+    """The run under --out (latest and a dated copy), and bench/RESULTS.md unless told not."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = json.dumps({"settings": settings, "rows": [asdict(r) for r in rows]}, indent=2)
+    for name in ("latest", time.strftime("%Y%m%d-%H%M%S")):
+        (args.out / f"{name}.md").write_text(text)
+        (args.out / f"{name}.json").write_text(data)
+        (args.out / f"{name}-plans.md").write_text("\n".join(plans))
+        report.chart(rows, args.out / f"{name}.png", settings)
+    if not args.no_publish:
+        PUBLISHED.write_text(text + "\n![chart](results.png)\n\n" + "\n".join(plans))
+        report.chart(rows, PUBLISHED_CHART, settings)
+        print(f"wrote {args.out / 'latest.md'}, {PUBLISHED} and {PUBLISHED_CHART}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     h2load = tools.ensure_h2load()
@@ -393,47 +465,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"starting the stack, the peer and the ceilings (work dir {workdir})", flush=True)
     started = time.monotonic()
     load_before = os.getloadavg()[0]  # other work on the machine: the noise to read with
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     env.start()
-    runs: dict[str, list[tools.Measured]] = {}
-    plans: list[str] = []
     try:
-        url = env.superuser_url()
-        print(f"seeding {args.users} users and {args.articles} articles in each", flush=True)
-        ours = asyncio.run(seed.register_ours(env.auth_target, args.users))
-        peer = asyncio.run(seed.register_peer(env.peer_url, args.users))
-        for seeded in (ours, peer):
-            asyncio.run(seed.copy_articles(url, seeded, args.articles))
-        writers = {"ours": ours, "peer": peer}
-
-        def measure_one(target: Target) -> tools.Measured:
-            result = measure(target, env, load, h1_load, h2load)
-            if target.writes:  # keep the article count what the row says it is
-                asyncio.run(seed.drop_created(url, writers[target.writes]))
-            return result
-
-        small = build_targets(env, ours, peer)
-        small += traced_rows.targets(env, small, args.only)  # GetArticle traced at 100% / 1%
-        targets = [t for t in small if args.only in t.name]
-        run_rounds(targets, args.rounds, measure_one, runs)
-        if args.scale:
-            print(f"topping up to {args.scale:,} articles in each (COPY)", flush=True)
-            copied = time.monotonic()
-            for seeded in (ours, peer):
-                asyncio.run(seed.copy_articles(url, seeded, args.scale))
-            print(f"  done in {time.monotonic() - copied:.0f} s", flush=True)
-            deep = args.scale // 2
-            position = asyncio.run(seed.deep_position(url, ours, deep))
-            token = page_tokens.encode_page_token(*position)
-            plans.append(explain_lists(env, ours, deep, position))
-            large = build_scale_targets(env, ours, peer, small, token, deep)
-            targets += [t for t in large if args.only in t.name]
-            run_rounds([t for t in large if args.only in t.name], args.rounds, measure_one, runs)
+        targets, runs, plans = measure_everything(
+            env, args, lambda target: measure(target, env, load, h1_load, h2load)
+        )
     finally:
         env.close()
         if not args.keep:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
     rows = report.summarize([(t.name, t.group, t.peer, t.ceiling, t.base) for t in targets], runs)
     settings = {
@@ -454,15 +493,5 @@ def main(argv: list[str] | None = None) -> int:
     }
     text = report.markdown(rows, settings) + traced_rows.overhead(runs)
     print("\n" + text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    data = json.dumps({"settings": settings, "rows": [asdict(r) for r in rows]}, indent=2)
-    for name in ("latest", stamp):
-        (args.out / f"{name}.md").write_text(text)
-        (args.out / f"{name}.json").write_text(data)
-        (args.out / f"{name}-plans.md").write_text("\n".join(plans))
-        report.chart(rows, args.out / f"{name}.png", settings)
-    if not args.no_publish:
-        PUBLISHED.write_text(text + "\n![chart](results.png)\n\n" + "\n".join(plans))
-        report.chart(rows, PUBLISHED_CHART, settings)
-        print(f"wrote {args.out / 'latest.md'}, {PUBLISHED} and {PUBLISHED_CHART}", file=sys.stderr)
+    write_results(args, rows, settings, text, plans)
     return 0

@@ -23,22 +23,27 @@ class ServiceRole:
 ROLES = (ServiceRole("blog_auth", "auth"), ServiceRole("blog_articles", "articles"))
 
 
+async def ensure_role(conn: asyncpg.Connection, role: str, password: str) -> None:
+    """A login role with this password, made or updated (as a superuser's `conn`)."""
+    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+    verb = "ALTER" if exists else "CREATE"
+    # The role names are our constants; format() quotes the name and escapes the password.
+    sql = await conn.fetchval(
+        "SELECT format('%s ROLE %I LOGIN PASSWORD %L', $1::text, $2::text, $3::text)",
+        verb,
+        role,
+        password,
+    )
+    await conn.execute(sql)
+
+
 async def _bootstrap(superuser_dsn: str, passwords: dict[str, str]) -> None:
     conn = await asyncpg.connect(superuser_dsn)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
             await conn.execute(f'CREATE DATABASE "{DATABASE}"')
         for item in ROLES:
-            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", item.role)
-            verb = "ALTER" if exists else "CREATE"
-            # Identifiers are our constants; the password is escaped by format('%L').
-            sql = await conn.fetchval(
-                "SELECT format('%s ROLE %I LOGIN PASSWORD %L', $1::text, $2::text, $3::text)",
-                verb,
-                item.role,
-                passwords[item.role],
-            )
-            await conn.execute(sql)
+            await ensure_role(conn, item.role, passwords[item.role])
     finally:
         await conn.close()
     db_dsn = superuser_dsn.rsplit("/", 1)[0] + f"/{DATABASE}"
