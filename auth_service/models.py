@@ -1,4 +1,6 @@
-"""Domain objects and rules of the auth service: users, input rules, tokens, the login throttle."""
+"""Domain objects and rules of the auth service: users, input validation, tokens, the login
+throttle. Validation raises InvalidInputError with every bad field, as the article service's
+does; the use cases call it before anything else."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+
+from auth_service.errors import InvalidInputError
 
 EMAIL_MAX_LENGTH = 254
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,50}")
@@ -17,8 +21,6 @@ PASSWORD_MIN_CHARS = 8
 PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything beyond; we refuse rather than truncate
 MAX_BATCH_IDS = 100
 EVENT_BATCH = 500  # events read from the outbox per query of the feed
-
-Violation = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -101,18 +103,30 @@ def account_key(name: str) -> str:
     return name.strip().lower()
 
 
-def registration_violations(
-    email: str, username: str, password: str, request_id: str = ""
-) -> list[Violation]:
-    found: list[Violation] = []
-    if request_id and not UUID_PATTERN.fullmatch(request_id):
-        found.append(("request_id", "must be a UUID (like 123e4567-e89b-12d3-a456-426614174000)"))
-    if len(email) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(email) or _unstorable(email):
-        found.append(("email", "must be a valid email address"))
-    if not USERNAME_PATTERN.fullmatch(username):
-        found.append(("username", "must be 3-50 letters, digits, '_', '.' or '-'"))
-    found.extend(password_violations(password))
-    return found
+# --- validation: each raises InvalidInputError naming every bad field at once -----------
+
+NOT_ALLOWED = "contains a character that is not allowed"
+
+
+def validate_registration(email: str, username: str, password: str, request_id: str = "") -> None:
+    _raise_if(
+        {
+            "request_id": _request_id_problem(request_id),
+            "email": _email_problem(email),
+            "username": _username_problem(username),
+            "password": _password_problem(password),
+        }
+    )
+
+
+def validate_login(username: str, password: str) -> None:
+    # The password is not stripped: one made of spaces is a password registration accepts.
+    _raise_if(
+        {
+            "username": "is required" if not username.strip() else _storable_problem(username),
+            "password": "is required" if not password else _storable_problem(password),
+        }
+    )
 
 
 def same_registration(user: User, email: str, username: str) -> bool:
@@ -120,26 +134,42 @@ def same_registration(user: User, email: str, username: str) -> bool:
     return user.email.lower() == email.lower() and user.username.lower() == username.lower()
 
 
-def password_violations(password: str) -> list[Violation]:
+def _raise_if(problems: dict[str, str | None]) -> None:
+    violations = [(name, why) for name, why in problems.items() if why is not None]
+    if violations:
+        raise InvalidInputError(violations)
+
+
+def _request_id_problem(request_id: str) -> str | None:
+    if request_id == "" or UUID_PATTERN.fullmatch(request_id):
+        return None
+    return "must be a UUID (like 123e4567-e89b-12d3-a456-426614174000)"
+
+
+def _email_problem(email: str) -> str | None:
+    if len(email) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(email) or _unstorable(email):
+        return "must be a valid email address"
+    return None
+
+
+def _username_problem(username: str) -> str | None:
+    if USERNAME_PATTERN.fullmatch(username):
+        return None
+    return "must be 3-50 letters, digits, '_', '.' or '-'"
+
+
+def _password_problem(password: str) -> str | None:
     if _unstorable(password):
-        return [("password", "contains a character that is not allowed")]
+        return NOT_ALLOWED
     if len(password) < PASSWORD_MIN_CHARS:
-        return [("password", f"must be at least {PASSWORD_MIN_CHARS} characters")]
+        return f"must be at least {PASSWORD_MIN_CHARS} characters"
     if len(password.encode("utf-8")) > PASSWORD_MAX_BYTES:
-        return [("password", f"must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8")]
-    return []
+        return f"must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8"
+    return None
 
 
-def login_violations(username: str, password: str) -> list[Violation]:
-    found: list[Violation] = []
-    if not username.strip():
-        found.append(("username", "is required"))
-    if not password:
-        found.append(("password", "is required"))
-    for name, value in (("username", username), ("password", password)):
-        if _unstorable(value):
-            found.append((name, "contains a character that is not allowed"))
-    return found
+def _storable_problem(text: str) -> str | None:
+    return NOT_ALLOWED if _unstorable(text) else None
 
 
 def _unstorable(text: str) -> bool:

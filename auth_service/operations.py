@@ -137,9 +137,7 @@ class AuthOperations:
         """Create the account. With a request_id already used for this email and username,
         return that account and create nothing (a safe retry)."""
         email, username = email.strip(), username.strip()
-        violations = models.registration_violations(email, username, password, request_id)
-        if violations:
-            raise InvalidInputError(violations)
+        models.validate_registration(email, username, password, request_id)
         key = uuid.UUID(request_id) if request_id else None
         if key is not None:  # a retry costs no bcrypt
             async with self._uow() as uow:
@@ -161,9 +159,7 @@ class AuthOperations:
         return user
 
     async def login(self, name: str, password: str) -> IssuedToken:
-        violations = models.login_violations(name, password)
-        if violations:
-            raise InvalidInputError(violations)
+        models.validate_login(name, password)
         account, now = models.account_key(name), self._clock()
         async with self._uow() as uow:
             if self._throttle.is_locked(await uow.login_failures.get(account), now):

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from auth_service.errors import InvalidInputError
 from auth_service.models import (
     FailureRecord,
     ThrottlePolicy,
-    login_violations,
-    password_violations,
-    registration_violations,
+    validate_login,
+    validate_registration,
 )
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
+def _violations(validate: Callable[..., None], *args: str) -> list[tuple[str, str]]:
+    """What `validate` refuses, field by field; [] when it accepts."""
+    try:
+        validate(*args)
+    except InvalidInputError as exc:
+        return list(exc.violations)
+    return []
+
+
+def _fields(validate: Callable[..., None], *args: str) -> list[str]:
+    return [name for name, _ in _violations(validate, *args)]
+
+
 def test_registration_accepts_valid_input() -> None:
-    assert registration_violations("a@example.com", "alice_1.x-y", "correct horse") == []
+    assert _violations(validate_registration, "a@example.com", "alice_1.x-y", "correct horse") == []
 
 
 @pytest.mark.parametrize(
@@ -36,20 +50,24 @@ def test_registration_accepts_valid_input() -> None:
 def test_registration_names_each_invalid_field(
     email: str, username: str, password: str, field: str
 ) -> None:
-    assert [name for name, _ in registration_violations(email, username, password)] == [field]
+    assert _fields(validate_registration, email, username, password) == [field]
 
 
 def test_registration_accepts_a_password_of_exactly_72_bytes() -> None:
-    assert registration_violations("a@example.com", "alice", "é" * 36) == []
+    assert _violations(validate_registration, "a@example.com", "alice", "é" * 36) == []
 
 
 def test_registration_reports_every_invalid_field_at_once() -> None:
-    names = [name for name, _ in registration_violations("x", "!", "")]
-    assert names == ["email", "username", "password"]
+    assert _fields(validate_registration, "x", "!", "") == ["email", "username", "password"]
 
 
 def test_login_requires_username_and_password() -> None:
-    assert [name for name, _ in login_violations(" ", "")] == ["username", "password"]
+    assert _fields(validate_login, " ", "") == ["username", "password"]
+
+
+def test_login_accepts_a_password_of_spaces_as_registration_does() -> None:
+    assert _violations(validate_registration, "a@example.com", "alice", " " * 8) == []
+    assert _violations(validate_login, "alice", " " * 8) == []
 
 
 def test_throttle_locks_only_after_max_failures_within_the_window() -> None:
@@ -62,7 +80,8 @@ def test_throttle_locks_only_after_max_failures_within_the_window() -> None:
 
 @pytest.mark.parametrize("bad", ["a\x00bcdefgh", "abc\ud800defgh"])
 def test_nul_and_lone_surrogates_are_invalid_input_not_server_errors(bad):
-    assert ("password", "contains a character that is not allowed") in password_violations(bad)
-    assert any(field == "username" for field, _ in login_violations(bad, "password1"))
-    violations = registration_violations(f"{bad}@x.io", "ok_name", "password1")
-    assert any(field == "email" for field, _ in violations)
+    not_allowed = ("password", "contains a character that is not allowed")
+    assert not_allowed in _violations(validate_registration, "a@x.io", "ok_name", bad)
+    assert not_allowed in _violations(validate_login, "alice", bad)
+    assert "username" in _fields(validate_login, bad, "password1")
+    assert "email" in _fields(validate_registration, f"{bad}@x.io", "ok_name", "password1")
