@@ -22,7 +22,7 @@ from devstack.probe import wait_serving
 if TYPE_CHECKING:
     from bench import tools
     from bench.environment import Environment
-    from bench.run import Target
+    from bench.targets import Target
 
 UNTRACED = "gRPC GetArticle"
 # The control: a service started exactly as the others, without an OTLP endpoint and with
