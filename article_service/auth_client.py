@@ -3,7 +3,8 @@
 The keys are fetched over gRPC (ListPublicKeys, with a deadline) and cached. A token
 whose `kid` is not in the cache triggers a refresh, at most once every
 `min_refresh_seconds`, so a flood of forged kids cannot hammer the auth service. The
-algorithm is pinned to EdDSA; a kid is only ever looked up in the fetched set.
+check is svckit.tokens' rule (algorithm pinned to EdDSA, `typ`, one leeway), the same as
+the auth service's; a kid is only ever looked up in the fetched set.
 
 While the auth service is unreachable, keys already fetched keep verifying. A kid the
 cache does not know then answers UNAVAILABLE, not UNAUTHENTICATED: it may be a real key
@@ -19,21 +20,16 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Container, Mapping
-from typing import Any
 
 import grpc
-import jwt
 from blog.auth.v1 import auth_pb2, auth_pb2_grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from article_service.errors import AuthUnavailableError, NotAuthenticatedError
+from svckit.tokens import ALGORITHM, AccessTokenVerifier, TokenRejectedError, VerifiedToken
 
 log = logging.getLogger("article_service.auth_client")
-
-ALGORITHM = "EdDSA"
-TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 
 KeySource = Callable[[], Awaitable[Mapping[str, Ed25519PublicKey]]]
 
@@ -114,10 +110,12 @@ class PublicKeyCache:
 class TokenVerifier:
     """Turn a bearer token into the user id it was issued to, or raise NotAuthenticatedError.
 
-    Tokens of users in `refused` (deleted accounts) are refused like any other bad token.
-    A verified token is remembered (up to `cache_size`, least recently used first out) until
-    its `exp`, so a client reusing its token costs one signature check, not one per call;
-    `refused` and the expiry are still checked on every call.
+    The check itself is svckit.tokens' rule, the one the auth service applies too. Tokens
+    of users in `refused` (deleted accounts) are refused like any other bad token. A
+    verified token is remembered (up to `cache_size`, least recently used first out) until
+    the rule would refuse it (`exp` plus the leeway), so a client reusing its token costs
+    one signature check, not one per call; `refused` and the expiry are still checked on
+    every call.
     """
 
     def __init__(
@@ -130,72 +128,34 @@ class TokenVerifier:
         cache_size: int = 4096,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._keys = keys
-        self._issuer = issuer
-        self._audience = audience
+        self._rule = AccessTokenVerifier(keys.get, issuer=issuer, audience=audience)
         self._refused = refused
         self._cache_size = cache_size
         self._clock = clock
-        self._verified: OrderedDict[str, tuple[int, float]] = OrderedDict()  # token -> id, exp
+        self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
 
     async def user_id(self, token: str) -> int:
         known = self._verified.get(token)
         if known is not None:
-            user_id, expires = known
-            if self._clock() < expires:
+            user_id, valid_until = known
+            if self._clock() < valid_until:
                 self._verified.move_to_end(token)
                 if user_id in self._refused:
                     raise NotAuthenticatedError("deleted user")
                 return user_id
             del self._verified[token]
-        user_id, expires = await self._verify(token)
+        verified = await self._verify(token)
         if self._cache_size > 0:
-            self._verified[token] = (user_id, expires)
+            self._verified[token] = verified
             if len(self._verified) > self._cache_size:
                 self._verified.popitem(last=False)
-        return user_id
+        return verified.user_id
 
-    async def _verify(self, token: str) -> tuple[int, float]:
-        header = _header(token)
-        key = await self._keys.get(header["kid"])
-        if key is None:
-            raise NotAuthenticatedError("unknown kid")
+    async def _verify(self, token: str) -> VerifiedToken:
         try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                issuer=self._issuer,
-                audience=self._audience,
-                options={"require": REQUIRED_CLAIMS},
-            )
-        except jwt.PyJWTError as exc:
-            raise NotAuthenticatedError(type(exc).__name__) from exc
-        user_id = _subject(claims)
-        if user_id in self._refused:
+            verified = await self._rule.verify(token)  # AuthUnavailableError passes through
+        except TokenRejectedError as exc:
+            raise NotAuthenticatedError(exc.reason) from exc
+        if verified.user_id in self._refused:
             raise NotAuthenticatedError("deleted user")
-        return user_id, float(claims["exp"])
-
-
-def _header(token: str) -> dict[str, Any]:
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise NotAuthenticatedError("malformed") from exc
-    if header.get("alg") != ALGORITHM:
-        raise NotAuthenticatedError("algorithm")
-    if not isinstance(header.get("kid"), str):
-        raise NotAuthenticatedError("no kid")
-    if str(header.get("typ", "")).lower() not in TOKEN_TYPES:
-        raise NotAuthenticatedError("not an access token")
-    return header
-
-
-def _subject(claims: Mapping[str, Any]) -> int:
-    sub = claims["sub"]
-    if not isinstance(sub, str) or not sub.isascii() or not sub.isdigit():
-        raise NotAuthenticatedError("subject")
-    user_id = int(sub)
-    if not 0 < user_id < 2**31:
-        raise NotAuthenticatedError("subject")
-    return user_id
+        return verified

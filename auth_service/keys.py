@@ -19,8 +19,6 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-ALGORITHM = "EdDSA"
-
 
 class KeyConfigError(Exception):
     """The key folder cannot provide a signing key as configured."""

@@ -77,7 +77,7 @@ class Hasher(Protocol):
 
 class Tokens(Protocol):
     def issue(self, user_id: int, now: datetime | None = None) -> IssuedToken: ...
-    def verify(self, token: str) -> int: ...
+    async def verify(self, token: str) -> int: ...
 
 
 # Waits until the feed should look for new events again; False when it should end instead.
@@ -180,7 +180,7 @@ class AuthOperations:
     async def current_user(self, token: str | None) -> User:
         if not token:
             raise InvalidTokenError
-        user_id = self._tokens.verify(token)
+        user_id = await self._tokens.verify(token)
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
         if user is None:
@@ -191,7 +191,7 @@ class AuthOperations:
         """Delete the token's account and record it in the feed, in one transaction."""
         if not token:
             raise InvalidTokenError
-        user_id = self._tokens.verify(token)
+        user_id = await self._tokens.verify(token)
         async with self._uow() as uow:
             user = await uow.users.delete(user_id)
             if user is None:

@@ -30,6 +30,7 @@ from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
 from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
 from svckit.metrics import Sampler, metrics_interceptors
+from svckit.tokens import ALGORITHM
 from svckit.tracing import Tracing, from_environment
 from svckit.tracing_grpc import server_interceptors
 from svckit.tracing_sql import trace_statements
@@ -82,9 +83,7 @@ async def build_operations(
         audience=settings.token_audience,
         ttl=timedelta(minutes=settings.token_ttl_minutes),
     )
-    public = [
-        PublicKey(kid, keys.ALGORITHM, keyring.public_pem(kid)) for kid in keyring.public_keys
-    ]
+    public = [PublicKey(kid, ALGORITHM, keyring.public_pem(kid)) for kid in keyring.public_keys]
     throttle = ThrottlePolicy(
         settings.login_max_failures, timedelta(seconds=settings.login_failure_window_seconds)
     )

@@ -1,4 +1,7 @@
-"""Access tokens: EdDSA-signed JWTs (RFC 9068 `at+jwt`), verified only against our own keys."""
+"""Access tokens: EdDSA-signed JWTs (RFC 9068 `at+jwt`), verified only against our own keys.
+
+Verification is svckit.tokens' rule, the same one the article service applies.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +9,23 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auth_service.errors import InvalidTokenError
-from auth_service.keys import ALGORITHM, KeyRing
+from auth_service.keys import KeyRing
 from auth_service.models import IssuedToken
-
-TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ header (RFC 9068), not a secret
-REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+from svckit.tokens import ALGORITHM, TOKEN_TYPE, AccessTokenVerifier, TokenRejectedError
 
 
 class TokenCodec:
-    """Issues tokens with the active key; verifies with any published key, algorithm pinned."""
+    """Issues tokens with the active key; verifies with any published key."""
 
-    def __init__(
-        self,
-        keyring: KeyRing,
-        *,
-        issuer: str,
-        audience: str,
-        ttl: timedelta,
-        leeway: timedelta = timedelta(seconds=10),
-    ) -> None:
+    def __init__(self, keyring: KeyRing, *, issuer: str, audience: str, ttl: timedelta) -> None:
         self._keyring = keyring
         self._issuer = issuer
         self._audience = audience
         self._ttl = ttl
-        self._leeway = leeway
+        self._verifier = AccessTokenVerifier(self._public_key, issuer=issuer, audience=audience)
 
     def issue(self, user_id: int, now: datetime | None = None) -> IssuedToken:
         issued = now or datetime.now(UTC)
@@ -47,30 +41,13 @@ class TokenCodec:
         token = jwt.encode(claims, self._keyring.signing_key, ALGORITHM, headers=headers)
         return IssuedToken(token, int(self._ttl.total_seconds()))
 
-    def verify(self, token: str) -> int:
+    async def verify(self, token: str) -> int:
         """The user id a valid token speaks for; InvalidTokenError for anything else."""
         try:
-            header = jwt.get_unverified_header(token)
-            kid = header.get("kid")
-            key = self._keyring.public_keys.get(kid) if isinstance(kid, str) else None
-            if key is None or header.get("typ") != TOKEN_TYPE:
-                raise InvalidTokenError
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": REQUIRED_CLAIMS},
-            )
-        except jwt.PyJWTError as exc:
+            verified = await self._verifier.verify(token)
+        except TokenRejectedError as exc:
             raise InvalidTokenError from exc
-        subject = claims["sub"]
-        if (
-            not isinstance(subject, str)
-            or not (subject.isascii() and subject.isdigit())
-            or not 0 < int(subject) < 2**31  # user ids are int32
-        ):
-            raise InvalidTokenError
-        return int(subject)
+        return verified.user_id
+
+    async def _public_key(self, kid: str) -> Ed25519PublicKey | None:
+        return self._keyring.public_keys.get(kid)

@@ -191,7 +191,10 @@ async def test_a_verified_token_is_remembered_until_it_expires(source, monkeypat
     monkeypatch.setattr(jwt, "decode", counting_decode)
     assert await verifier.user_id(token) == 42
     assert calls == 0  # answered from the cache, no signature check
-    wall.now += 61  # past exp by the cache's clock: not answered from the cache any more
+    wall.now += 61  # past exp but within the leeway: still valid, still from the cache
+    assert await verifier.user_id(token) == 42
+    assert calls == 0
+    wall.now += 10  # past exp + leeway by the cache's clock: not answered from the cache
     assert await verifier.user_id(token) == 42  # (pyjwt's own clock is still before exp)
     assert calls == 1
 

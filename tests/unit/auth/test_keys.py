@@ -42,12 +42,12 @@ def test_an_empty_key_folder_is_a_configuration_error(tmp_path: Path) -> None:
         keys.load_keyring(tmp_path, None)
 
 
-def test_tokens_of_the_old_key_stay_valid_after_rotation(tmp_path: Path) -> None:
+async def test_tokens_of_the_old_key_stay_valid_after_rotation(tmp_path: Path) -> None:
     old = keys.generate_key(tmp_path)
     token = _codec(tmp_path, None).issue(5).token
     new = keys.generate_key(tmp_path)
     rotated = _codec(tmp_path, new)
-    assert rotated.verify(token) == 5
+    assert await rotated.verify(token) == 5
     assert set(keys.load_keyring(tmp_path, new).public_keys) == {old, new}
 
 

@@ -56,7 +56,7 @@ async def test_login_accepts_username_or_email(ops: AuthOperations, codec: Token
     user = await ops.register("carol@example.com", "carol", PASSWORD)
     for name in ("carol", "CAROL@example.com"):
         issued = await ops.login(name, PASSWORD)
-        assert codec.verify(issued.token) == user.id
+        assert await codec.verify(issued.token) == user.id
         assert issued.expires_in == 30 * 60
 
 
