@@ -15,6 +15,7 @@ from article_service.auth_client import TokenVerifier
 from article_service.errors import NotAuthenticatedError
 from article_service.models import Article, ArticleChanges, NewArticle
 from article_service.operations import ArticleReader, CreateUnit, UnitOfWork
+from svckit.bearer import bearer_token
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -98,13 +99,11 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
 
 
 def _bearer(context: Context) -> str | None:
-    values = [v for k, v in context.invocation_metadata() or () if k == "authorization"]
-    if not values:
-        return None
-    scheme, _, token = str(values[0]).partition(" ")
-    if len(values) > 1 or scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticatedError("not a bearer token")
-    return token.strip()
+    return bearer_token(context.invocation_metadata(), _not_bearer)
+
+
+def _not_bearer() -> NotAuthenticatedError:
+    return NotAuthenticatedError("not a bearer token")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

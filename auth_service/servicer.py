@@ -14,9 +14,10 @@ from google.protobuf import empty_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_status import rpc_status
 
-from auth_service.errors import InvalidInputError, to_status
+from auth_service.errors import InvalidInputError, InvalidTokenError, to_status
 from auth_service.models import IssuedToken, User, UserEvent, UserEventKind
 from auth_service.operations import AuthOperations
+from svckit.bearer import bearer_token
 from svckit.status import RichStatus
 
 log = logging.getLogger("auth_service.servicer")
@@ -56,7 +57,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def GetCurrentUser(  # noqa: N802
         self, request: auth_pb2.GetCurrentUserRequest, context: Context
     ) -> auth_pb2.User:
-        return _user(await self._ops.current_user(bearer_token(context)))
+        return _user(await self._ops.current_user(_bearer(context)))
 
     async def BatchGetUsers(  # noqa: N802
         self, request: auth_pb2.BatchGetUsersRequest, context: Context
@@ -76,7 +77,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def DeleteCurrentUser(  # noqa: N802
         self, request: auth_pb2.DeleteCurrentUserRequest, context: Context
     ) -> empty_pb2.Empty:
-        await self._ops.delete_current_user(bearer_token(context))
+        await self._ops.delete_current_user(_bearer(context))
         return empty_pb2.Empty()
 
     async def WatchUserEvents(  # noqa: N802
@@ -94,12 +95,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             await context.abort_with_status(rpc_status.to_status(status.to_proto()))
 
 
-def bearer_token(context: Context) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization" and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else None
-    return None
+def _bearer(context: Context) -> str | None:
+    return bearer_token(context.invocation_metadata(), InvalidTokenError)
 
 
 def parse_login_body(content_type: str, data: bytes) -> tuple[str, str]:

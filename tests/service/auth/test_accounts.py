@@ -132,13 +132,29 @@ async def test_get_current_user_returns_the_token_owner(
 
 @pytest.mark.parametrize(
     "metadata",
-    [[], [("authorization", "Bearer not-a-token")], [("authorization", "Basic YWxpY2U6eA==")]],
+    [
+        [],
+        [("authorization", "Bearer not-a-token")],
+        [("authorization", "Basic YWxpY2U6eA==")],
+        [("authorization", "Bearer ")],
+    ],
 )
 async def test_get_current_user_rejects_missing_or_bad_tokens(
     stub: Stub, metadata: list[tuple[str, str]]
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=metadata)
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert caught.value.details() == "Could not validate credentials"
+
+
+async def test_a_valid_token_among_two_authorization_entries_is_refused(
+    stub: Stub, alice_token: str
+) -> None:
+    # svckit.bearer, as at the article service: which of two credentials is meant is not guessed.
+    twice = [("authorization", f"Bearer {alice_token}"), ("authorization", "Bearer other")]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetCurrentUser(auth_pb2.GetCurrentUserRequest(), metadata=twice)
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
     assert caught.value.details() == "Could not validate credentials"
 
