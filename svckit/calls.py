@@ -1,5 +1,9 @@
 """The server interceptor every call passes: error translation and one log line per call.
 
+Unary calls and server streams (the account feed) pass the same edge: an error raised
+while a stream is under way is translated like a unary call's, so no servicer translates
+errors by hand.
+
 Errors the service raises on purpose are translated by the service's own `to_status`
 function (its errors module). A database that cannot be reached (PostgreSQL restarting,
 a refused or broken connection) answers UNAVAILABLE even when a service did not translate
@@ -10,9 +14,11 @@ client.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import grpc
@@ -25,56 +31,110 @@ from svckit.status import RichStatus
 log = logging.getLogger("svckit.calls")
 DATABASE_UNAVAILABLE = RichStatus(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
 
+INTERNAL = RichStatus(grpc.StatusCode.INTERNAL, "Internal error")
+
 ToStatus = Callable[[Exception], RichStatus | None]
+Stream = Callable[[Any, Any], AsyncGenerator[Any, None]]
 
 
 class CallInterceptor(WrappingInterceptor):
+    """Wraps unary calls and server streams alike; client and bidirectional streams (only
+    reflection's, which raises no domain error) pass untouched."""
+
     def __init__(self, to_status: ToStatus) -> None:
         super().__init__()
         self._to_status = to_status
 
     def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
-        if handler.unary_unary is None:
-            return handler  # streaming handlers (health Watch, reflection) pass untouched
-        return unary(handler, self._wrap(method, handler.unary_unary))
+        if handler.unary_unary is not None:
+            return unary(handler, self._wrap(method, handler.unary_unary))
+        stream = handler.unary_stream
+        # grpc.aio tells a generator stream from one written with context.write (health
+        # Watch) by the function's kind, so each keeps its kind once wrapped.
+        if inspect.isasyncgenfunction(stream):
+            wrapped: Callable[[Any, Any], Any] = self._wrap_stream(method, stream)
+        elif inspect.iscoroutinefunction(stream):
+            wrapped = self._wrap(method, stream)
+        else:
+            return handler
+        return grpc.unary_stream_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _status(self, method: str, exc: Exception) -> RichStatus:
+        """What an exception raised by a handler answers; call it inside `except`."""
+        status = self._to_status(exc)
+        if status is not None:
+            return status
+        if is_unreachable(exc):
+            log.warning(
+                "database unreachable", extra={"method": method, "error": type(exc).__name__}
+            )
+            return DATABASE_UNAVAILABLE
+        log.exception("unexpected error", extra={"method": method})
+        return INTERNAL
 
     def _wrap(self, method: str, inner: Handler) -> Handler:
-        to_status = self._to_status
+        status_of = self._status
 
         async def call(request: Any, context: Any) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
                 return await inner(request, context)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED  # the client went away or the server stops
+                raise
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN  # aborted on purpose
                 raise
-            except Exception as exc:  # translated below, never leaked
-                status = to_status(exc)
-                if status is None and is_unreachable(exc):
-                    log.warning(
-                        "database unreachable",
-                        extra={"method": method, "error": type(exc).__name__},
-                    )
-                    status = DATABASE_UNAVAILABLE
-                if status is None:
-                    log.exception("unexpected error", extra={"method": method})
-                    status = RichStatus(grpc.StatusCode.INTERNAL, "Internal error")
+            except Exception as exc:  # noqa: BLE001 - _status logs what it cannot translate
+                status = status_of(method, exc)
                 code = status.code
                 await context.abort_with_status(rpc_status.to_status(status.to_proto()))
             finally:
-                if code is grpc.StatusCode.OK and isinstance(context.code(), grpc.StatusCode):
-                    code = context.code()  # set with context.set_code by the handler
-                if log.isEnabledFor(logging.INFO):
-                    # makeRecord + handle is what log.info does, minus the caller lookup
-                    # (a stack walk per call) that the JSON line never shows.
-                    extra = {
-                        "method": method,
-                        "code": code.name,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    }
-                    log.handle(
-                        log.makeRecord(log.name, logging.INFO, "", 0, "call", (), None, extra=extra)
-                    )
+                _log_call(method, code, context, started)
 
         return call
+
+    def _wrap_stream(self, method: str, inner: Stream) -> Stream:
+        status_of = self._status
+
+        async def stream(request: Any, context: Any) -> AsyncGenerator[Any, None]:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            replies = inner(request, context)
+            try:
+                async for reply in replies:
+                    yield reply
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception as exc:  # noqa: BLE001 - as above, even after some replies
+                status = status_of(method, exc)
+                code = status.code
+                await context.abort_with_status(rpc_status.to_status(status.to_proto()))
+            finally:
+                await replies.aclose()  # now, not at garbage collection: its cleanup runs
+                _log_call(method, code, context, started)
+
+        return stream
+
+
+def _log_call(method: str, code: grpc.StatusCode, context: Any, started: float) -> None:
+    if code is grpc.StatusCode.OK and isinstance(context.code(), grpc.StatusCode):
+        code = context.code()  # set with context.set_code by the handler
+    if log.isEnabledFor(logging.INFO):
+        # makeRecord + handle is what log.info does, minus the caller lookup (a stack
+        # walk per call) that the JSON line never shows.
+        extra = {
+            "method": method,
+            "code": code.name,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "call", (), None, extra=extra))

@@ -14,6 +14,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from auth_service.server import SERVICE_NAME
 
+from .conftest import violated_fields
+
 Stub: TypeAlias = "auth_pb2_grpc.AuthServiceAsyncStub"  # exists only in the stubs
 
 
@@ -50,6 +52,25 @@ async def test_health_reports_serving(channel: grpc.aio.Channel) -> None:
     for service in ("", SERVICE_NAME):
         reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_health_watch_streams_serving(channel: grpc.aio.Channel) -> None:
+    health: Any = health_pb2_grpc.HealthStub(channel)  # the health stubs are untyped
+    watch = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+    reply = await watch.read()
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    watch.cancel()
+
+
+async def test_the_user_feed_refuses_a_negative_cursor_through_the_common_edge(
+    stub: Stub,
+) -> None:
+    # The stream's domain error is translated by svckit.calls, like a unary call's.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in stub.WatchUserEvents(auth_pb2.WatchUserEventsRequest(after_seq=-1)):
+            pass
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(caught.value) == ["after_seq"]
 
 
 async def test_reflection_lists_the_service(channel: grpc.aio.Channel) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,6 +44,39 @@ async def echo(request: bytes, context: Any) -> bytes:
     return request
 
 
+async def two_then_missing(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    yield b"1"
+    yield b"2"
+    raise MissingError
+
+
+async def one_then_crash(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    yield b"1"
+    raise RuntimeError("SELECT secret FROM users -- boom")
+
+
+async def stream_database_starting(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    await database_starting(request, context)
+    yield b"never"
+
+
+async def three_echoes(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    for _ in range(3):
+        yield request
+
+
+async def written(request: bytes, context: Any) -> None:
+    # The other kind of server stream (health Watch's): replies written, not yielded.
+    await context.write(request)
+    await context.write(request)
+
+
+async def forever(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    yield b"first"
+    await asyncio.Event().wait()
+    yield b"never"
+
+
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
@@ -50,6 +84,12 @@ async def channel() -> AsyncIterator[grpc.aio.Channel]:
         "Crash": grpc.unary_unary_rpc_method_handler(crash),
         "DatabaseStarting": grpc.unary_unary_rpc_method_handler(database_starting),
         "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "TwoThenMissing": grpc.unary_stream_rpc_method_handler(two_then_missing),
+        "OneThenCrash": grpc.unary_stream_rpc_method_handler(one_then_crash),
+        "StreamDatabaseStarting": grpc.unary_stream_rpc_method_handler(stream_database_starting),
+        "ThreeEchoes": grpc.unary_stream_rpc_method_handler(three_echoes),
+        "Written": grpc.unary_stream_rpc_method_handler(written),
+        "Forever": grpc.unary_stream_rpc_method_handler(forever),
     }
     server = grpc.aio.server(interceptors=[CallInterceptor(to_status)])
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.T", handlers)])
@@ -97,3 +137,67 @@ async def test_every_call_is_logged_with_method_and_code(channel, caplog):
     assert len(calls) == 1
     assert calls[0].code == "OK"
     assert calls[0].duration_ms >= 0
+
+
+def _calls(caplog: pytest.LogCaptureFixture, method: str) -> list[Any]:
+    return [r for r in caplog.records if r.message == "call" and getattr(r, "method", "") == method]
+
+
+async def test_a_domain_error_in_a_stream_becomes_its_status_after_the_replies(channel):
+    call = channel.unary_stream("/test.T/TwoThenMissing")(b"x")
+    assert [await call.read(), await call.read()] == [b"1", b"2"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call.read()
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+    assert caught.value.details() == "Thing not found"
+    status = await rpc_status.aio.from_call(call)
+    assert status is not None
+    bad_request = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad_request)
+
+
+async def test_an_unexpected_error_in_a_stream_is_internal_and_logged(channel, caplog):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in channel.unary_stream("/test.T/OneThenCrash")(b"x"):
+            pass
+    assert caught.value.code() is grpc.StatusCode.INTERNAL
+    assert caught.value.details() == "Internal error"
+    assert "SELECT" not in (caught.value.debug_error_string() or "")
+    assert any(r.message == "unexpected error" for r in caplog.records)
+
+
+async def test_an_unreachable_database_in_a_stream_is_unavailable(channel):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in channel.unary_stream("/test.T/StreamDatabaseStarting")(b"x"):
+            pass
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_stream_is_logged_once_with_its_code(channel, caplog):
+    caplog.set_level("INFO", logger="svckit.calls")
+    replies = [r async for r in channel.unary_stream("/test.T/ThreeEchoes")(b"hi")]
+    assert replies == [b"hi"] * 3
+    with pytest.raises(grpc.aio.AioRpcError):
+        async for _ in channel.unary_stream("/test.T/TwoThenMissing")(b"x"):
+            pass
+    assert [r.code for r in _calls(caplog, "/test.T/ThreeEchoes")] == ["OK"]
+    assert [r.code for r in _calls(caplog, "/test.T/TwoThenMissing")] == ["NOT_FOUND"]
+
+
+async def test_a_stream_written_with_context_write_still_works(channel, caplog):
+    caplog.set_level("INFO", logger="svckit.calls")
+    replies = [r async for r in channel.unary_stream("/test.T/Written")(b"w")]
+    assert replies == [b"w", b"w"]
+    assert [r.code for r in _calls(caplog, "/test.T/Written")] == ["OK"]
+
+
+async def test_a_stream_the_client_cancels_is_logged_as_cancelled(channel, caplog):
+    caplog.set_level("INFO", logger="svckit.calls")
+    call = channel.unary_stream("/test.T/Forever")(b"x")
+    assert await call.read() == b"first"
+    call.cancel()
+    for _ in range(100):  # the server hears of the cancellation a moment later
+        if _calls(caplog, "/test.T/Forever"):
+            break
+        await asyncio.sleep(0.02)
+    assert [r.code for r in _calls(caplog, "/test.T/Forever")] == ["CANCELLED"]
