@@ -1,4 +1,7 @@
-"""Start a grpc.aio server and stop it in two stages on SIGTERM or SIGINT.
+"""Serve a started grpc.aio server until SIGTERM or SIGINT, then stop it in two stages.
+
+The caller has started the server: each service's `running()` does, so tests get the same
+started server without waiting for signals.
 
 First health turns NOT_SERVING (so balancers stop sending), then the server refuses new
 calls and gives in-flight ones up to `grace` seconds to finish.
@@ -22,11 +25,11 @@ async def serve_until_signalled(
     *,
     grace: float,
 ) -> None:
+    """Wait for a signal, then drain `health` and stop `server` (already started)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await server.start()
     log.info("started")
     await stop.wait()
     log.info("stopping", extra={"grace_s": grace})
