@@ -4,10 +4,13 @@
     ├── InvalidInputError          INVALID_ARGUMENT, with a field violation per bad field
     ├── AlreadyExistsError         ALREADY_EXISTS
     │   ├── EmailTakenError
-    │   └── UsernameTakenError
+    │   ├── UsernameTakenError
+    │   └── RequestIdUsedError     (a retry: the use case answers it, never a client)
     ├── BadCredentialsError        UNAUTHENTICATED "Incorrect username or password"
     ├── InvalidTokenError          UNAUTHENTICATED "Could not validate credentials"
-    └── TooManyAttemptsError       RESOURCE_EXHAUSTED
+    ├── TooManyAttemptsError       RESOURCE_EXHAUSTED
+    ├── PasswordWorkBusyError      RESOURCE_EXHAUSTED (too many logins waiting for bcrypt)
+    └── DatabaseUnavailableError   UNAVAILABLE, svckit.database's one message
 
 Anything else is unexpected: `to_status` returns None and the interceptor answers INTERNAL.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import grpc
 
+from svckit.database import UNAVAILABLE_MESSAGE
 from svckit.status import RichStatus
 
 
@@ -81,7 +85,7 @@ class DatabaseUnavailableError(AuthError):
     """The database cannot be reached: the client may retry."""
 
     code = grpc.StatusCode.UNAVAILABLE
-    message = "Service temporarily unavailable; try again"
+    message = UNAVAILABLE_MESSAGE  # the same words as the article service's
 
 
 def to_status(exc: Exception) -> RichStatus | None:

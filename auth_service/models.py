@@ -103,7 +103,8 @@ def account_key(name: str) -> str:
     return name.strip().lower()
 
 
-# --- validation: each raises InvalidInputError naming every bad field at once -----------
+# --- validation ---------------------------------------------------------------------
+# Each check raises InvalidInputError naming every bad field at once.
 
 NOT_ALLOWED = "contains a character that is not allowed"
 
