@@ -56,7 +56,7 @@ class CallInterceptor(WrappingInterceptor):
         elif inspect.iscoroutinefunction(stream):
             wrapped = self._wrap(method, stream)
         else:
-            return handler
+            return handler  # client or bidirectional streams (reflection), sync handlers
         return grpc.unary_stream_rpc_method_handler(
             wrapped,
             request_deserializer=handler.request_deserializer,

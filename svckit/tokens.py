@@ -1,4 +1,4 @@
-"""The one access-token rule both services apply, as a pure check over a given key source.
+"""The one access-token rule both services apply, as a pure check over a given key lookup.
 
 The rule (the RFC 9068 JWT access-token profile, pinned to what the auth service issues):
 
@@ -7,7 +7,7 @@ The rule (the RFC 9068 JWT access-token profile, pinned to what the auth service
 - `typ` is `at+jwt` or `application/at+jwt`, compared case-insensitively (RFC 9068 section
   4 allows both spellings, and media types are case-insensitive); a missing `typ` is refused,
   so an ID token or any other JWT signed by the same key is never taken for an access token.
-- `kid` is a string naming a key of the key source; an unknown kid is refused.
+- `kid` is a string naming a key the key lookup knows; an unknown kid is refused.
 - the signature, `iss` and `aud` must match; exp, iat, iss, aud, sub and jti are required.
 - `exp`, `nbf` and `iat` are checked with `LEEWAY_SECONDS` of clock skew: a token is valid
   until `exp + LEEWAY_SECONDS`. Ten seconds because hosts kept by NTP still drift by a few
@@ -16,7 +16,7 @@ The rule (the RFC 9068 JWT access-token profile, pinned to what the auth service
   so a token is valid at one service exactly when it is valid at the other.
 - `sub` is a user id: decimal digits, 1 to 2**31 - 1 (ids are int32).
 
-Each service maps `TokenRejectedError` to its own domain error; what else the key source raises
+Each service maps `TokenRejectedError` to its own domain error; what else the key lookup raises
 (the auth service unreachable) passes through untouched.
 """
 
@@ -36,7 +36,7 @@ LEEWAY_SECONDS = 10
 MAX_USER_ID = 2**31 - 1
 
 # The public key a kid names, or None when the issuer publishes no such kid.
-KeySource = Callable[[str], Awaitable[Ed25519PublicKey | None]]
+KeyLookup = Callable[[str], Awaitable[Ed25519PublicKey | None]]
 
 
 class TokenRejectedError(Exception):
@@ -55,7 +55,7 @@ class VerifiedToken(NamedTuple):
 class AccessTokenVerifier:
     """Checks a token against the rule above, looking its kid up in `keys`."""
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str) -> None:
+    def __init__(self, keys: KeyLookup, *, issuer: str, audience: str) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience

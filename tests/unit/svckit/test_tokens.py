@@ -38,7 +38,7 @@ def _sign(keyring: KeyRing, *, header: dict[str, Any] | None = None, **claims: A
 
 
 class Lookups:
-    """A key source over the keyring that counts what it is asked."""
+    """A key lookup over the keyring that counts what it is asked."""
 
     def __init__(self, keyring: KeyRing) -> None:
         self.keyring = keyring
