@@ -44,15 +44,18 @@ def test_grpc_only_methods_have_no_route(config):
         ]
 
 
-def test_only_reads_are_retried_and_every_route_has_a_timeout(config, settings):
+def test_writes_are_retried_only_when_they_never_ran_and_every_route_has_a_timeout(
+    config, settings
+):
     routes = connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
     for route in (r for r in routes if "route" in r):
         assert route["route"]["timeout"] == f"{settings.request_timeout_seconds:g}s"
-        headers = route["match"].get("headers", [])
-        if "retry_policy" in route["route"]:
-            assert headers == [render._methods("GET")]
+        retry_on = set(route["route"]["retry_policy"]["retry_on"].split(","))
+        if route["match"].get("headers", []) == [render._methods("GET")]:
+            assert {"reset", "unavailable"} <= retry_on
         else:
-            assert headers == []
+            assert route["match"].get("headers", []) == []
+            assert retry_on == {"cancelled", "connect-failure", "refused-stream"}
         assert "max_stream_duration" not in route["route"]  # it would disable the timeout
 
 
