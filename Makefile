@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 SHELL := /bin/bash
 KINDS := unit integration service e2e stack bench faults
-.PHONY: help system-tools bench faults soak run test check lint typecheck protos protos-check buf pytest lock release-protos clean image test-containers deploy-render deploy-check $(addprefix test-,$(KINDS))
+.PHONY: help system-tools bench faults soak run test check lint typecheck protos protos-check buf pytest lock release-protos clean image client-wheel test-containers deploy-render deploy-check $(addprefix test-,$(KINDS))
 .DEFAULT_GOAL := help
 
 # These verbs, each with the first line of the comment above it.
@@ -91,6 +91,12 @@ $(addprefix test-,$(KINDS)): test-%: $(STAMP) build/descriptors.binpb
 # Record the current contracts as released: `buf breaking` compares against this.
 release-protos: $(STAMP) ## record the current contracts as released
 	$(BIN)/python -m tools.protos release
+
+# The client for internal services (client/): blog_client and gen/'s code as it is now, with
+# its typed stubs, as one wheel (pip fetches the build backend, hatchling, from the registry).
+client-wheel: $(STAMP) ## build the internal client's wheel (blog-client) into build/client/
+	rm -rf build/client
+	$(BIN)/pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir build/client ./client
 
 lock: ## re-resolve requirements.in into requirements.lock
 	$(PYTHON) -m venv /tmp/blog-lock-venv
