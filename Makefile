@@ -94,9 +94,10 @@ release-protos: $(STAMP) ## record the current contracts as released
 
 # The client for internal services (client/): blog_client and gen/'s code as it is now, with
 # its typed stubs, as one wheel (pip fetches the build backend, hatchling, from the registry).
+CLIENT_WHEELS ?= build/client
 client-wheel: $(STAMP) ## build the internal client's wheel (blog-client) into build/client/
-	rm -rf build/client
-	$(BIN)/pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir build/client ./client
+	rm -rf $(CLIENT_WHEELS)
+	$(BIN)/pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir $(CLIENT_WHEELS) ./client
 
 lock: ## re-resolve requirements.in into requirements.lock
 	$(PYTHON) -m venv /tmp/blog-lock-venv

@@ -1,0 +1,34 @@
+"""The client wheel, installed in a fresh virtual environment, against the real services."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import run
+
+DRIVE = Path(__file__).with_name("drive.py")
+
+
+async def test_the_installed_wheel_registers_writes_reads_and_maps_errors(
+    client_python: Path, services: tuple[str, str], tmp_path: Path
+) -> None:
+    # -I, from a folder of its own: nothing of the checkout (gen/, client/src) is importable,
+    # so what runs is the wheel.
+    out = await run(str(client_python), "-I", str(DRIVE), *services, "wheel_wendy", cwd=tmp_path)
+    seen = json.loads(out)
+    venv = client_python.parent.parent
+    assert all(Path(module).is_relative_to(venv) for module in seen["modules"])
+    user_id, username = seen["me"]
+    assert username == "wheel_wendy"
+    assert seen["read"][1:] == ["From the wheel", user_id]
+    invalid = seen["invalid"]
+    assert invalid["error"] == "InvalidArgumentError"
+    assert ["content", "must be at least 10 characters"] in invalid["violations"]
+    assert invalid["cause"] == "AioRpcError"
+    assert (seen["missing"]["error"], seen["missing"]["message"]) == (
+        "NotFoundError",
+        "Article not found",
+    )
+    assert seen["anonymous"]["error"] == "UnauthenticatedError"
+    assert seen["taken"]["code"] == "ALREADY_EXISTS"
