@@ -3,7 +3,7 @@
     ArticleError
      +-- InvalidInputError          INVALID_ARGUMENT, with field violations
      +-- ArticleNotFoundError       NOT_FOUND "Article not found" (missing, or another's draft)
-     +-- NotAuthorError             PERMISSION_DENIED (another's published article)
+     +-- NotAuthorError             PERMISSION_DENIED (another's published article, or drafts)
      +-- ConcurrentChangeError      ABORTED (the sent etag is no longer the article's)
      +-- NotAuthenticatedError      UNAUTHENTICATED "Could not validate credentials"
      +-- AuthUnavailableError       UNAVAILABLE (the auth service's keys could not be fetched)
@@ -40,8 +40,8 @@ class ArticleNotFoundError(ArticleError):
 
 
 class NotAuthorError(ArticleError):
-    def __init__(self) -> None:
-        super().__init__("Only the author may change this article")
+    def __init__(self, message: str = "Only the author may change this article") -> None:
+        super().__init__(message)
 
 
 class ConcurrentChangeError(ArticleError):

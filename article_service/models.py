@@ -9,12 +9,16 @@ from datetime import datetime
 from enum import Enum
 
 from article_service.errors import InvalidInputError
-from article_service.page_tokens import decode_page_token
+from article_service.page_tokens import decode_page_token, filters_fingerprint
 
 TITLE_MAX = 200
 CONTENT_MIN = 10
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
+# A search is a few words; the bound keeps hostile text (thousands of terms) off the database.
+Q_MAX = 200
+# The auth service's username rule: anything else cannot name an author.
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,50}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,36 @@ class Page:
     limit: int = DEFAULT_LIMIT
     # Keyset position: only articles listed after the one with this (created_at, id).
     after: tuple[datetime, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """What a caller narrowed a listing to, as sent; the default narrows nothing."""
+
+    author_id: int | None = None
+    author: str = ""  # a username; "" for none
+    drafts: bool = False
+    q: str = ""  # full-text search; "" for none
+
+    def is_empty(self) -> bool:
+        return self.author_id is None and not self.author and not self.drafts and not self.q
+
+    def fingerprint(self) -> str:
+        """What a page token of this listing carries (see page_tokens)."""
+        return filters_fingerprint(self.author_id, self.author, self.drafts, self.q)
+
+
+NO_FILTER = ListFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The articles a filtered listing shows, its filters resolved and allowed: published
+    ones (and the viewer's drafts, as in the plain listing) unless narrowed here."""
+
+    author_id: int | None = None  # only this author's, published ones only unless `drafts`
+    drafts: bool = False  # drafts too; set only when author_id is the caller
+    q: str = ""  # only those this search finds; "" for no search
 
 
 class UserEventKind(Enum):
@@ -154,17 +188,47 @@ def validate_changes(changes: ArticleChanges) -> None:
     )
 
 
-def page_of(skip: int, limit: int | None, page_token: str = "") -> Page:
-    """Validate paging input; an unsent limit means the default (100)."""
+def page_of(
+    skip: int, limit: int | None, page_token: str = "", wanted: ListFilter = NO_FILTER
+) -> Page:
+    """Validate paging input and filters; an unsent limit means the default (100)."""
     limit = DEFAULT_LIMIT if limit is None else limit
-    after = decode_page_token(page_token) if page_token else None
-    _raise_if(
-        {
-            "skip": "must be 0 or more" if skip < 0 else None,
-            "limit": f"must be between 1 and {MAX_LIMIT}" if not 1 <= limit <= MAX_LIMIT else None,
-            "page_token": (
-                "is not a page token of this service" if page_token and after is None else None
-            ),
-        }
-    )
+    position = decode_page_token(page_token) if page_token else None
+    problems = {
+        "skip": "must be 0 or more" if skip < 0 else None,
+        "limit": f"must be between 1 and {MAX_LIMIT}" if not 1 <= limit <= MAX_LIMIT else None,
+        "page_token": (
+            "is not a page token of this service" if page_token and position is None else None
+        ),
+    }
+    if not wanted.is_empty():
+        problems.update(_filter_problems(wanted))
+    if position is not None and position.filters != (
+        "" if wanted.is_empty() else wanted.fingerprint()
+    ):
+        problems["page_token"] = _OTHER_FILTERS
+    _raise_if(problems)
+    after = None if position is None else (position.created_at, position.article_id)
     return Page(skip=skip, limit=limit, after=after)
+
+
+_OTHER_FILTERS = "was made for other filters (author_id, author, drafts, q)"
+
+
+def _q_problem(q: str) -> str | None:
+    return f"must be at most {Q_MAX} characters" if len(q) > Q_MAX else _nul_problem(q)
+
+
+def _filter_problems(wanted: ListFilter) -> dict[str, str | None]:
+    author = None
+    if wanted.author and wanted.author_id is not None:
+        author = "send author or author_id, not both"
+    elif wanted.author and not USERNAME.fullmatch(wanted.author):
+        author = "is not a username (3-50 of letters, digits, _ . -)"
+    return {
+        "author_id": (
+            "must be 1 or more" if wanted.author_id is not None and wanted.author_id < 1 else None
+        ),
+        "author": author,
+        "q": _q_problem(wanted.q),
+    }

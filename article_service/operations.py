@@ -20,10 +20,13 @@ from article_service.errors import (
     NotAuthorError,
 )
 from article_service.models import (
+    NO_FILTER,
     Article,
     ArticleChanges,
+    ListFilter,
     NewArticle,
     Page,
+    Selection,
     UserEvent,
     UserEventKind,
     page_of,
@@ -41,6 +44,16 @@ class ArticleReader(Protocol):
 
     async def list_visible(self, viewer: int | None, page: Page) -> list[Article]:
         """Published articles and `viewer`'s drafts, newest first (created_at, then id)."""
+
+    async def list_selected(
+        self, viewer: int | None, selection: Selection, page: Page
+    ) -> list[Article]:
+        """What list_visible would show, narrowed to `selection` (see Selection), in the
+        same order."""
+
+    async def author_named(self, username: str) -> int | None:
+        """The user id of the author with this username (case-insensitive), as the account
+        feed last told; None for a name it has not told."""
 
 
 class ArticleCreator(Protocol):
@@ -172,20 +185,49 @@ async def list_page(
     skip: int,
     limit: int | None,
     page_token: str = "",
+    wanted: ListFilter = NO_FILTER,
 ) -> Listing:
-    """One page of what `caller` may see, newest first, and the token of the next page.
+    """One page of what `caller` may see, narrowed to `wanted`, newest first, and the token
+    of the next page.
 
     One row more than asked is read, so the last page says so (no token) and a client never
     asks for an empty page after it.
     """
-    page = page_of(skip, limit, page_token)
+    page = page_of(skip, limit, page_token, wanted)
     peek = Page(skip=page.skip, limit=page.limit + 1, after=page.after)
-    found = await reader.list_visible(caller, peek)
+    if wanted.is_empty():
+        found = await reader.list_visible(caller, peek)
+    else:
+        selection = await _selection(reader, caller, wanted)
+        found = [] if selection is None else await reader.list_selected(caller, selection, peek)
     if len(found) <= page.limit:
         return Listing(found, "")
     shown = found[: page.limit]
     last = shown[-1]
-    return Listing(shown, encode_page_token(last.created_at, last.id))
+    filters = "" if wanted.is_empty() else wanted.fingerprint()
+    return Listing(shown, encode_page_token(last.created_at, last.id, filters))
+
+
+async def _selection(
+    reader: ArticleReader, caller: int | None, wanted: ListFilter
+) -> Selection | None:
+    """What the filters select, or None when they select nothing (an unknown username).
+
+    Drafts are only ever the caller's own: without a token that is UNAUTHENTICATED, and
+    an author filter naming someone else PERMISSION_DENIED.
+    """
+    if wanted.drafts and caller is None:
+        raise NotAuthenticatedError("drafts without a token")
+    author_id = wanted.author_id
+    if wanted.author:
+        author_id = await reader.author_named(wanted.author)
+        if author_id is None:
+            return None
+    if wanted.drafts:
+        if author_id is not None and author_id != caller:
+            raise NotAuthorError("Only the author may list their drafts")
+        author_id = caller
+    return Selection(author_id=author_id, drafts=wanted.drafts, q=wanted.q)
 
 
 async def update_article(

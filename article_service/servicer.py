@@ -13,7 +13,7 @@ from google.protobuf import empty_pb2
 from article_service import operations
 from article_service.auth_client import TokenVerifier
 from article_service.errors import NotAuthenticatedError
-from article_service.models import Article, ArticleChanges, NewArticle
+from article_service.models import NO_FILTER, Article, ArticleChanges, ListFilter, NewArticle
 from article_service.operations import ArticleReader, CreateUnit, UnitOfWork
 from svckit.bearer import bearer_token
 
@@ -43,7 +43,7 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
         caller = await self._reader(context)
         limit = request.limit if request.HasField("limit") else None
         listing = await operations.list_page(
-            self._articles, caller, request.skip, limit, request.page_token
+            self._articles, caller, request.skip, limit, request.page_token, _filter(request)
         )
         response = articles_pb2.ListArticlesResponse(next_page_token=listing.next_page_token)
         add = response.articles.add  # built in place: no Article made and then copied in
@@ -104,6 +104,13 @@ def _bearer(context: Context) -> str | None:
 
 def _not_bearer() -> NotAuthenticatedError:
     return NotAuthenticatedError("not a bearer token")
+
+
+def _filter(request: articles_pb2.ListArticlesRequest) -> ListFilter:
+    author_id = request.author_id if request.HasField("author_id") else None
+    if author_id is None and not request.author and not request.drafts and not request.q:
+        return NO_FILTER
+    return ListFilter(author_id, request.author, request.drafts, request.q)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

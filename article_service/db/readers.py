@@ -16,8 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from article_service.db.batching import Batcher
 from article_service.db.driver import DriverConnection
-from article_service.db.statements import GET_ARTICLE, GET_ARTICLES, article_of, listing_for
-from article_service.models import Article, Page
+from article_service.db.statements import (
+    AUTHOR_NAMED,
+    GET_ARTICLE,
+    GET_ARTICLES,
+    article_of,
+    listing_for,
+    selected_for,
+)
+from article_service.models import Article, Page, Selection
 
 
 class ConnectionReader:
@@ -41,6 +48,17 @@ class ConnectionReader:
         query, args = listing_for(viewer, page)
         return [article_of(r) for r in await self._connection.fetch(query.sql, *args)]
 
+    async def list_selected(
+        self, viewer: int | None, selection: Selection, page: Page
+    ) -> list[Article]:
+        query, args = selected_for(viewer, selection, page)
+        return [article_of(r) for r in await self._connection.fetch(query.sql, *args)]
+
+    async def author_named(self, username: str) -> int | None:
+        args = AUTHOR_NAMED.args(username=username)
+        found = await self._connection.fetchval(AUTHOR_NAMED.sql, *args)
+        return None if found is None else int(found)
+
 
 class DriverReader:
     """The plain reader: each read on a pooled connection of its own, unbatched."""
@@ -60,12 +78,24 @@ class DriverReader:
         async with DriverConnection(self._engine) as connection:
             return await ConnectionReader(connection).list_visible(viewer, page)
 
+    async def list_selected(
+        self, viewer: int | None, selection: Selection, page: Page
+    ) -> list[Article]:
+        async with DriverConnection(self._engine) as connection:
+            return await ConnectionReader(connection).list_selected(viewer, selection, page)
+
+    async def author_named(self, username: str) -> int | None:
+        async with DriverConnection(self._engine) as connection:
+            return await ConnectionReader(connection).author_named(username)
+
 
 # A listing as a batch key: who is looking, and which page.
 Listing = tuple[int | None, Page]
+# A filtered listing as a batch key: who is looking, what they selected, which page.
+Selected = tuple[int | None, Selection, Page]
 
 
-def _same(key: Listing) -> Listing:
+def _same(key: Listing | Selected) -> Listing | Selected:
     return key
 
 
@@ -96,6 +126,10 @@ class BatchedReads:
         self.pages: Batcher[Listing, list[Article]] = Batcher(
             self._pages, lane=_same, on_batch=listing
         )
+        # Filtered listings likewise (the same search asked for at once shares a statement).
+        self.selected: Batcher[Selected, list[Article]] = Batcher(
+            self._selected, lane=_same, on_batch=listing
+        )
 
     async def get(self, article_id: int) -> Article | None:
         return await self.by_id.load(article_id)
@@ -104,6 +138,19 @@ class BatchedReads:
         # A copy: callers of the same batch share the articles, never the list.
         return list(await self.pages.load((viewer, page)) or ())
 
+    async def list_selected(
+        self, viewer: int | None, selection: Selection, page: Page
+    ) -> list[Article]:
+        return list(await self.selected.load((viewer, selection, page)) or ())
+
+    async def author_named(self, username: str) -> int | None:
+        # Unbatched: rare (only `?author=`), and one short index lookup.
+        return await self._plain.author_named(username)
+
     async def _pages(self, keys: list[Listing]) -> dict[Listing, list[Article]]:
         ((viewer, page),) = keys  # a lane holds one listing
         return {keys[0]: await self._plain.list_visible(viewer, page)}
+
+    async def _selected(self, keys: list[Selected]) -> dict[Selected, list[Article]]:
+        ((viewer, selection, page),) = keys  # a lane holds one listing
+        return {keys[0]: await self._plain.list_selected(viewer, selection, page)}

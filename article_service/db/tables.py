@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
     DateTime,
     Identity,
     Index,
@@ -20,8 +21,11 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 SCHEMA = "articles"
+# The generated `search` column's expression, the same in the migration that made it.
+SEARCH_EXPRESSION = "to_tsvector('simple'::regconfig, title::text || ' ' || left(content, 100000))"
 
 metadata = MetaData(
     schema=SCHEMA,
@@ -47,12 +51,18 @@ articles = Table(
     Column("version", Integer, nullable=False, server_default=text("1")),
     # The client's idempotency key of the create (CreateArticleRequest.request_id), if sent.
     Column("request_id", Uuid, nullable=True),
+    # What full-text search looks in (ListArticles' q): title and content as `simple`
+    # lexemes, kept by PostgreSQL itself (migration 0004 says why `simple`, and why only
+    # the first 100,000 characters of the content: a tsvector holds at most 1 MB).
+    Column("search", TSVECTOR, Computed(SEARCH_EXPRESSION, persisted=True), nullable=True),
     CheckConstraint("char_length(btrim(title)) BETWEEN 1 AND 200", name="title_length"),
     CheckConstraint("char_length(content) >= 10", name="content_length"),
     # Listing is "ORDER BY created_at DESC, id DESC": a backward scan of this index.
     Index(None, "created_at", "id"),
-    # Each author's own articles: their drafts in listings, and deleting a user's articles.
-    Index(None, "author_id"),
+    # Each author's own articles, newest first (the author filter, their drafts in
+    # listings), and deleting a user's articles.
+    Index(None, "author_id", "created_at", "id"),
+    Index(None, "search", postgresql_using="gin"),
     # One article per (author, request_id): a retried create finds the first one.
     Index(
         "uq_articles_author_id_request_id",
@@ -70,6 +80,8 @@ authors = Table(
     metadata,
     Column("user_id", Integer, primary_key=True),
     Column("username", String(50), nullable=False),
+    # ListArticles' author filter finds a user by name, case-insensitively.
+    Index("ix_authors_lower_username", func.lower(text("username"))),
 )
 
 # Users whose account was deleted: their tokens are refused. `seq` is the feed position of

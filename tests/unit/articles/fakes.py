@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
-from article_service.models import Article, ArticleChanges, NewArticle, Page
+from article_service.models import Article, ArticleChanges, NewArticle, Page, Selection
 from article_service.operations import (
     AccountRepository,
     ArticleCreator,
@@ -19,8 +19,13 @@ from article_service.operations import (
 class FakeArticleRepository(ArticleRepository, ArticleCreator, ArticleReader):
     """Every article port at once, over one dict; `deleted` is the accounts' deleted users."""
 
-    def __init__(self, deleted: dict[int, tuple[int, datetime]] | None = None) -> None:
+    def __init__(
+        self,
+        deleted: dict[int, tuple[int, datetime]] | None = None,
+        authors: dict[int, str] | None = None,
+    ) -> None:
         self.deleted = {} if deleted is None else deleted
+        self.authors = {} if authors is None else authors  # the account feed's usernames
         self.rows: dict[int, Article] = {}
         self.request_ids: dict[tuple[int, uuid.UUID], int] = {}
         self._next_id = 0
@@ -54,6 +59,30 @@ class FakeArticleRepository(ArticleRepository, ArticleCreator, ArticleReader):
         if page.after is not None:
             visible = [a for a in visible if (a.created_at, a.id) < page.after]
         return visible[page.skip : page.skip + page.limit]
+
+    async def list_selected(
+        self, viewer: int | None, selection: Selection, page: Page
+    ) -> list[Article]:
+        def shown(article: Article) -> bool:
+            if selection.author_id is None:
+                return article.visible_to(viewer)
+            whose = article.author_id == selection.author_id
+            return whose and (article.published or selection.drafts)
+
+        def found(article: Article) -> bool:
+            # A stand-in for PostgreSQL's search: every word of q, as a whole word.
+            words = set(f"{article.title} {article.content}".lower().split())
+            return not selection.q or set(selection.q.lower().split()) <= words
+
+        rows = [a for a in self.rows.values() if shown(a) and found(a)]
+        rows.sort(key=lambda a: (a.created_at, a.id), reverse=True)
+        if page.after is not None:
+            rows = [a for a in rows if (a.created_at, a.id) < page.after]
+        return rows[page.skip : page.skip + page.limit]
+
+    async def author_named(self, username: str) -> int | None:
+        named = [i for i, name in self.authors.items() if name.lower() == username.lower()]
+        return min(named, default=None)
 
     async def update_own(
         self,
@@ -133,7 +162,9 @@ class FakeUnitOfWork:
         accounts: FakeAccountRepository | None = None,
     ) -> None:
         self.accounts = accounts or FakeAccountRepository()
-        self.articles = articles or FakeArticleRepository(self.accounts.deleted)
+        self.articles = articles or FakeArticleRepository(
+            self.accounts.deleted, self.accounts.authors
+        )
         self.committed = False
 
     async def __aenter__(self) -> FakeUnitOfWork:

@@ -27,7 +27,7 @@ from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62log/articles/v1/articles.proto\x12\x10\x62log.articles.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x01\n\x07\x41rticle\x12\n\n\x02id\x18\x01 \x01(\x05\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\x11\n\tpublished\x18\x04 \x01(\x08\x12\x11\n\tauthor_id\x18\x05 \x01(\x05\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x61uthor_username\x18\x08 \x01(\t\x12\x0c\n\x04\x65tag\x18\t \x01(\t\"U\n\x13ListArticlesRequest\x12\x0c\n\x04skip\x18\x01 \x01(\x05\x12\x12\n\x05limit\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x03 \x01(\tB\x08\n\x06_limit\"\\\n\x14ListArticlesResponse\x12+\n\x08\x61rticles\x18\x01 \x03(\x0b\x32\x19.blog.articles.v1.Article\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x11GetArticleRequest\x12\n\n\x02id\x18\x01 \x01(\x05\"p\n\x14\x43reateArticleRequest\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x16\n\tpublished\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0c\n\n_published\"\xa4\x01\n\x14UpdateArticleRequest\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x12\n\x05title\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ontent\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x16\n\tpublished\x18\x04 \x01(\x08H\x02\x88\x01\x01\x12\x11\n\x04\x65tag\x18\x05 \x01(\tH\x03\x88\x01\x01\x42\x08\n\x06_titleB\n\n\x08_contentB\x0c\n\n_publishedB\x07\n\x05_etag\"\"\n\x14\x44\x65leteArticleRequest\x12\n\n\x02id\x18\x01 \x01(\x05\x32\xb4\x04\n\x0e\x41rticleService\x12z\n\x0cListArticles\x12%.blog.articles.v1.ListArticlesRequest\x1a&.blog.articles.v1.ListArticlesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\t/articlesb\x08\x61rticles\x12\x64\n\nGetArticle\x12#.blog.articles.v1.GetArticleRequest\x1a\x19.blog.articles.v1.Article\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/articles/{id}\x12h\n\rCreateArticle\x12&.blog.articles.v1.CreateArticleRequest\x1a\x19.blog.articles.v1.Article\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/articles:\x01*\x12m\n\rUpdateArticle\x12&.blog.articles.v1.UpdateArticleRequest\x1a\x19.blog.articles.v1.Article\"\x19\x82\xd3\xe4\x93\x02\x13\x32\x0e/articles/{id}:\x01*\x12g\n\rDeleteArticle\x12&.blog.articles.v1.DeleteArticleRequest\x1a\x16.google.protobuf.Empty\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/articles/{id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62log/articles/v1/articles.proto\x12\x10\x62log.articles.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x01\n\x07\x41rticle\x12\n\n\x02id\x18\x01 \x01(\x05\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\x11\n\tpublished\x18\x04 \x01(\x08\x12\x11\n\tauthor_id\x18\x05 \x01(\x05\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x61uthor_username\x18\x08 \x01(\t\x12\x0c\n\x04\x65tag\x18\t \x01(\t\"\xa6\x01\n\x13ListArticlesRequest\x12\x0c\n\x04skip\x18\x01 \x01(\x05\x12\x12\n\x05limit\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x16\n\tauthor_id\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x0e\n\x06\x61uthor\x18\x05 \x01(\t\x12\x0e\n\x06\x64rafts\x18\x06 \x01(\x08\x12\t\n\x01q\x18\x07 \x01(\tB\x08\n\x06_limitB\x0c\n\n_author_id\"\\\n\x14ListArticlesResponse\x12+\n\x08\x61rticles\x18\x01 \x03(\x0b\x32\x19.blog.articles.v1.Article\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x11GetArticleRequest\x12\n\n\x02id\x18\x01 \x01(\x05\"p\n\x14\x43reateArticleRequest\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x16\n\tpublished\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0c\n\n_published\"\xa4\x01\n\x14UpdateArticleRequest\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x12\n\x05title\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ontent\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x16\n\tpublished\x18\x04 \x01(\x08H\x02\x88\x01\x01\x12\x11\n\x04\x65tag\x18\x05 \x01(\tH\x03\x88\x01\x01\x42\x08\n\x06_titleB\n\n\x08_contentB\x0c\n\n_publishedB\x07\n\x05_etag\"\"\n\x14\x44\x65leteArticleRequest\x12\n\n\x02id\x18\x01 \x01(\x05\x32\xb4\x04\n\x0e\x41rticleService\x12z\n\x0cListArticles\x12%.blog.articles.v1.ListArticlesRequest\x1a&.blog.articles.v1.ListArticlesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\t/articlesb\x08\x61rticles\x12\x64\n\nGetArticle\x12#.blog.articles.v1.GetArticleRequest\x1a\x19.blog.articles.v1.Article\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/articles/{id}\x12h\n\rCreateArticle\x12&.blog.articles.v1.CreateArticleRequest\x1a\x19.blog.articles.v1.Article\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/articles:\x01*\x12m\n\rUpdateArticle\x12&.blog.articles.v1.UpdateArticleRequest\x1a\x19.blog.articles.v1.Article\"\x19\x82\xd3\xe4\x93\x02\x13\x32\x0e/articles/{id}:\x01*\x12g\n\rDeleteArticle\x12&.blog.articles.v1.DeleteArticleRequest\x1a\x16.google.protobuf.Empty\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/articles/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,18 +46,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ARTICLESERVICE'].methods_by_name['DeleteArticle']._serialized_options = b'\202\323\344\223\002\020*\016/articles/{id}'
   _globals['_ARTICLE']._serialized_start=146
   _globals['_ARTICLE']._serialized_end=372
-  _globals['_LISTARTICLESREQUEST']._serialized_start=374
-  _globals['_LISTARTICLESREQUEST']._serialized_end=459
-  _globals['_LISTARTICLESRESPONSE']._serialized_start=461
-  _globals['_LISTARTICLESRESPONSE']._serialized_end=553
-  _globals['_GETARTICLEREQUEST']._serialized_start=555
-  _globals['_GETARTICLEREQUEST']._serialized_end=586
-  _globals['_CREATEARTICLEREQUEST']._serialized_start=588
-  _globals['_CREATEARTICLEREQUEST']._serialized_end=700
-  _globals['_UPDATEARTICLEREQUEST']._serialized_start=703
-  _globals['_UPDATEARTICLEREQUEST']._serialized_end=867
-  _globals['_DELETEARTICLEREQUEST']._serialized_start=869
-  _globals['_DELETEARTICLEREQUEST']._serialized_end=903
-  _globals['_ARTICLESERVICE']._serialized_start=906
-  _globals['_ARTICLESERVICE']._serialized_end=1470
+  _globals['_LISTARTICLESREQUEST']._serialized_start=375
+  _globals['_LISTARTICLESREQUEST']._serialized_end=541
+  _globals['_LISTARTICLESRESPONSE']._serialized_start=543
+  _globals['_LISTARTICLESRESPONSE']._serialized_end=635
+  _globals['_GETARTICLEREQUEST']._serialized_start=637
+  _globals['_GETARTICLEREQUEST']._serialized_end=668
+  _globals['_CREATEARTICLEREQUEST']._serialized_start=670
+  _globals['_CREATEARTICLEREQUEST']._serialized_end=782
+  _globals['_UPDATEARTICLEREQUEST']._serialized_start=785
+  _globals['_UPDATEARTICLEREQUEST']._serialized_end=949
+  _globals['_DELETEARTICLEREQUEST']._serialized_start=951
+  _globals['_DELETEARTICLEREQUEST']._serialized_end=985
+  _globals['_ARTICLESERVICE']._serialized_start=988
+  _globals['_ARTICLESERVICE']._serialized_end=1552
 # @@protoc_insertion_point(module_scope)

@@ -92,6 +92,10 @@ class ListArticlesRequest(_message.Message):
     SKIP_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    AUTHOR_ID_FIELD_NUMBER: _builtins.int
+    AUTHOR_FIELD_NUMBER: _builtins.int
+    DRAFTS_FIELD_NUMBER: _builtins.int
+    Q_FIELD_NUMBER: _builtins.int
     skip: _builtins.int
     """How many articles to pass over, newest first; 0 or more (default 0)."""
     limit: _builtins.int
@@ -100,7 +104,37 @@ class ListArticlesRequest(_message.Message):
     """Where to continue: a `next_page_token` from an earlier answer (opaque;
     empty means the first page). The page starts right after the article
     the token was made from, then `skip` more are passed over. A token that
-    is not one of ours answers INVALID_ARGUMENT naming page_token.
+    is not one of ours, or was made for other filters (author_id, author,
+    drafts, q), answers INVALID_ARGUMENT naming page_token.
+    """
+    author_id: _builtins.int
+    """Only this user's articles: their published ones, or with `drafts` all of
+    theirs. 1 or more (INVALID_ARGUMENT naming author_id otherwise); a user
+    with no articles gives an empty page. Not with `author`.
+    """
+    author: _builtins.str
+    """Only the articles of the user with this username (case-insensitive), as
+    the auth service's account feed last told this service: no call to the
+    auth service. Empty means no author filter. An unknown username gives an
+    empty page; one that cannot be a username (3-50 of letters, digits,
+    `_ . -`), or sent together with author_id, answers INVALID_ARGUMENT
+    naming author.
+    """
+    drafts: _builtins.bool
+    """true: the caller's own articles, drafts included. Needs a bearer token
+    (UNAUTHENTICATED without one); with `author_id` or `author` they must name
+    the caller (PERMISSION_DENIED for another user's drafts; an unknown
+    username gives an empty page).
+    """
+    q: _builtins.str
+    """Full-text search over title and content (PostgreSQL text search, the
+    `simple` configuration: words as written, lower-cased, no stemming and no
+    stop words). Web-search syntax: words must all occur, "a phrase" in
+    quotes, `or` between alternatives, -word to exclude; nothing in it is an
+    error, and text with no words (only punctuation) finds nothing. Results
+    are newest first, like the listing, not ranked; drafts other than the
+    caller's own are never found. Empty means no search. At most 200
+    characters and no NUL (INVALID_ARGUMENT naming q).
     """
     def __init__(
         self,
@@ -108,13 +142,22 @@ class ListArticlesRequest(_message.Message):
         skip: _builtins.int = ...,
         limit: _builtins.int | None = ...,
         page_token: _builtins.str = ...,
+        author_id: _builtins.int | None = ...,
+        author: _builtins.str = ...,
+        drafts: _builtins.bool = ...,
+        q: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "limit", b"limit"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_author_id", b"_author_id", "_limit", b"_limit", "author_id", b"author_id", "limit", b"limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "limit", b"limit", "page_token", b"page_token", "skip", b"skip"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_author_id", b"_author_id", "_limit", b"_limit", "author", b"author", "author_id", b"author_id", "drafts", b"drafts", "limit", b"limit", "page_token", b"page_token", "q", b"q", "skip", b"skip"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__author_id: _TypeAlias = _typing.Literal["author_id"]  # noqa: Y015
+    _WhichOneofArgType__author_id: _TypeAlias = _typing.Literal["_author_id", b"_author_id"]  # noqa: Y015
     _WhichOneofReturnType__limit: _TypeAlias = _typing.Literal["limit"]  # noqa: Y015
     _WhichOneofArgType__limit: _TypeAlias = _typing.Literal["_limit", b"_limit"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__author_id) -> _WhichOneofReturnType__author_id | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__limit) -> _WhichOneofReturnType__limit | None: ...
 
 Global___ListArticlesRequest: _TypeAlias = ListArticlesRequest  # noqa: Y015

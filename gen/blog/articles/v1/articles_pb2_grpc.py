@@ -82,6 +82,14 @@ class ArticleServiceServicer:
     def ListArticles(self, request, context):
         """Lists published articles, and the caller's own drafts, newest first.
 
+        Filters narrow the listing; they combine, and every one pages with
+        `page_token` as the plain listing does (newest first, search included):
+        `author_id` or `author` (a username) for one author's published
+        articles, `drafts` for the caller's own articles drafts included, `q` for
+        a full-text search. See ListArticlesRequest for each one's errors. A
+        page token is tied to the filters it was listed with: sent with others,
+        it answers INVALID_ARGUMENT naming page_token.
+
         Two ways to page: `skip` + `limit` (simple, but the database still walks
         past every skipped article, so deep pages get slower), or `page_token`:
         send the previous answer's `next_page_token` to get the page after it, as
