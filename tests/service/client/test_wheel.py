@@ -8,6 +8,7 @@ from pathlib import Path
 from .conftest import run
 
 DRIVE = Path(__file__).with_name("drive.py")
+FAKE = Path(__file__).with_name("fake.py")
 
 
 async def test_the_installed_wheel_registers_writes_reads_and_maps_errors(
@@ -32,3 +33,14 @@ async def test_the_installed_wheel_registers_writes_reads_and_maps_errors(
     )
     assert seen["anonymous"]["error"] == "UnauthenticatedError"
     assert seen["taken"]["code"] == "ALREADY_EXISTS"
+
+
+async def test_reads_are_retried_on_unavailable_writes_are_not_and_streams_map_errors(
+    client_python: Path, tmp_path: Path
+) -> None:
+    out = await run(str(client_python), "-I", str(FAKE), cwd=tmp_path)
+    seen = json.loads(out)
+    assert seen["read"] == [7, "Third time lucky"]
+    assert seen["calls"] == {"GetArticle": 3, "CreateArticle": 1}
+    assert seen["create"] == "UnavailableError"
+    assert seen["feed"] == {"seen": [1], "error": "PermissionDeniedError", "message": "not for you"}
