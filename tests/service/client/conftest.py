@@ -76,5 +76,6 @@ async def client_python(tmp_path_factory) -> Path:
     await run(sys.executable, "-m", "venv", "--without-pip", str(venv))
     python = venv / "bin" / "python"
     pip = (sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet")
-    await run(*pip, "--constraint", str(ROOT / "requirements.lock"), str(wheel))
+    # [typing]: the stubs mypy needs besides the wheel's own, for the typed-use test.
+    await run(*pip, "--constraint", str(ROOT / "requirements.lock"), f"{wheel}[typing]")
     return python

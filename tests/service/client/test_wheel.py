@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from pathlib import Path
 
 from .conftest import run
@@ -44,3 +46,15 @@ async def test_reads_are_retried_on_unavailable_writes_are_not_and_streams_map_e
     assert seen["calls"] == {"GetArticle": 3, "CreateArticle": 1}
     assert seen["create"] == "UnavailableError"
     assert seen["feed"] == {"seen": [1], "error": "PermissionDeniedError", "message": "not for you"}
+
+
+async def test_code_using_the_installed_wheel_passes_mypy_strict(
+    client_python: Path, tmp_path: Path
+) -> None:
+    """The wheel carries its typed stubs: mypy finds every import in the fresh environment
+    (nothing of the checkout, whose config would add gen/ to its path)."""
+    for script in (DRIVE, FAKE):
+        shutil.copy(script, tmp_path)
+    (tmp_path / "mypy.ini").write_text("[mypy]\n")
+    mypy = (sys.executable, "-m", "mypy", "--strict", "--no-incremental")
+    await run(*mypy, "--python-executable", str(client_python), DRIVE.name, FAKE.name, cwd=tmp_path)
