@@ -17,7 +17,10 @@ UNAVAILABLE_TIMES = 2  # fewer than the read retry policy's 4 attempts
 
 
 class FlakyArticles(articles_pb2_grpc.ArticleServiceServicer):
-    """GetArticle answers UNAVAILABLE twice before it succeeds; CreateArticle always does."""
+    """GetArticle answers UNAVAILABLE twice before it succeeds; CreateArticle always does.
+
+    Methods keep their gRPC names, hence the N802 exceptions here and below.
+    """
 
     def __init__(self) -> None:
         self.calls = {"GetArticle": 0, "CreateArticle": 0}
