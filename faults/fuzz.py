@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from article_service.page_tokens import decode_page_token, encode_page_token
+from article_service.page_tokens import decode_page_token, encode_page_token, filters_fingerprint
 from devstack.launched import launched, stop_on_sigterm
 
 PASSWORD = "fuzzing horse battery"  # noqa: S105 - the throwaway users' password
@@ -148,17 +148,35 @@ def make_positive_input_valid(case: Any, users: Users) -> None:
             users.shared_token()
             body.update(username=users.shared_name, password=PASSWORD)
     if label == "GET /articles" and isinstance(query, dict):
-        token = query.get("page_token")
-        if isinstance(token, str) and token and decode_page_token(token) is None:
-            # Any position is a valid token; the service issues them, so make one.
-            when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=len(token))
-            query["page_token"] = encode_page_token(when, 1 + len(token))
+        make_listing_query_valid(query)
     if label == "POST /auth/register" and isinstance(body, dict):
         if isinstance(body.get("request_id"), str):
             body["request_id"] = str(uuid.uuid4())  # one registration per request_id
         password = body.get("password")
         if isinstance(password, str) and len(password.encode()) > 72:
             body["password"] = password.encode()[:72].decode(errors="ignore").ljust(8, "x")
+
+
+def make_listing_query_valid(query: dict[str, Any]) -> None:
+    """A listing's positive query as the service accepts it: `author` or `author_id`, not
+    both (which a schema cannot say), and a page token of the query's own filters."""
+    if query.get("author") and query.get("author_id") is not None:
+        del query["author_id"]
+    token = query.get("page_token")
+    if not isinstance(token, str) or not token:
+        return
+    author_id = query.get("author_id")
+    filters = filters_fingerprint(
+        None if author_id is None else int(author_id),
+        str(query.get("author") or ""),
+        str(query.get("drafts")).lower() == "true",
+        str(query.get("q") or ""),
+    )
+    position = decode_page_token(token)
+    if position is None or position.filters != filters:
+        # Any position is a valid token; the service issues them, so make one.
+        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=len(token))
+        query["page_token"] = encode_page_token(when, 1 + len(token), filters)
 
 
 def register_hooks(users: Users) -> None:
@@ -185,17 +203,19 @@ def register_hooks(users: Users) -> None:
         return not is_lenient_boolean(failure, case)
 
 
-# Envoy's JSON parser reads these strings (any case) as booleans, and has no option to
-# refuse them; the document promises booleans only, so a client that sends one of these is
-# served, and that is not counted as a finding. Any other string is a 400.
+# Envoy's JSON parser reads these strings (any case) as booleans (a body's `published`, the
+# listing's `drafts`), and has no option to refuse them; the document promises booleans
+# only, so a client that sends one of these is served, and that is not counted as a
+# finding. Any other string is a 400.
 LENIENT_BOOLEANS = {"true", "false", "yes", "no", "t", "f", "y", "n", "1", "0"}
 
 
 def is_lenient_boolean(failure: Any, case: Any) -> bool:
     """Whether `failure` is negative data accepted only for a boolean sent as such a string."""
-    if type(failure).__name__ != "AcceptedNegativeData" or not isinstance(case.body, dict):
+    if type(failure).__name__ != "AcceptedNegativeData":
         return False
-    flags = [v for k, v in case.body.items() if k == "published"]
+    fields = {**(case.body if isinstance(case.body, dict) else {}), **(case.query or {})}
+    flags = [v for k, v in fields.items() if k in ("published", "drafts")]
     return any(isinstance(v, str) and v.lower() in LENIENT_BOOLEANS for v in flags)
 
 

@@ -25,7 +25,7 @@ ERRORS = {
     400: "Invalid input (a field violation names the field), unknown query parameter, "
     "or malformed JSON",
     401: "Missing, expired or invalid bearer token, or wrong credentials",
-    403: "The caller is not the author",
+    403: "The caller is not the author (of the article, or of the drafts asked for)",
     404: "Not found (also someone else's draft)",
     409: "Conflict: the username or email is already taken (register), or the article "
     "was changed by someone else since its etag was read (reload and retry)",
@@ -57,7 +57,7 @@ SEMANTICS: dict[str, Semantics] = {
     "blog.auth.v1.AuthService.LoginWithForm": Semantics(200, "none", (401, 429)),
     "blog.auth.v1.AuthService.GetCurrentUser": Semantics(200, "required"),
     "blog.auth.v1.AuthService.DeleteCurrentUser": Semantics(204, "required"),
-    "blog.articles.v1.ArticleService.ListArticles": Semantics(200, "optional"),
+    "blog.articles.v1.ArticleService.ListArticles": Semantics(200, "optional", (403,)),
     "blog.articles.v1.ArticleService.GetArticle": Semantics(200, "optional", (404,)),
     "blog.articles.v1.ArticleService.CreateArticle": Semantics(201, "required"),
     "blog.articles.v1.ArticleService.UpdateArticle": Semantics(200, "required", (403, 404, 409)),
@@ -100,6 +100,10 @@ CONSTRAINTS: dict[str, dict[str, Any]] = {
     "blog.articles.v1.UpdateArticleRequest.content": _CONTENT,
     "blog.articles.v1.ListArticlesRequest.skip": {"minimum": 0},
     "blog.articles.v1.ListArticlesRequest.limit": {"minimum": 1, "maximum": 100},
+    "blog.articles.v1.ListArticlesRequest.author_id": {"minimum": 1},
+    # Empty means no author filter; anything else must be able to be a username.
+    "blog.articles.v1.ListArticlesRequest.author": {"pattern": "^([A-Za-z0-9_.-]{3,50})?$"},
+    "blog.articles.v1.ListArticlesRequest.q": {"maxLength": 200, "pattern": _NO_NUL},
 }
 # Plain proto3 fields a client may leave out: empty means "none" (proto3 JSON takes a
 # missing field as empty, so only `optional` fields and these are not required).

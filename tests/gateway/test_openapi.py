@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -70,8 +71,19 @@ def test_list_answers_a_bare_array_paged_by_query_parameters(document):
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"type": "array", "items": {"$ref": "#/components/schemas/Article"}}
     params = {p["name"]: p for p in operation["parameters"]}
-    assert set(params) == {"skip", "limit", "page_token"}
+    assert set(params) == {"skip", "limit", "page_token", "author_id", "author", "drafts", "q"}
     assert {p["in"] for p in params.values()} == {"query"}
+
+
+def test_list_documents_its_filters_bounds_and_errors(document):
+    operation = document["paths"]["/articles"]["get"]
+    schemas = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert schemas["q"]["maxLength"] == 200
+    assert schemas["author_id"]["minimum"] == 1
+    assert schemas["drafts"]["type"] == "boolean"
+    assert re.fullmatch(schemas["author"]["pattern"], "")  # empty: no author filter
+    assert not re.search(schemas["author"]["pattern"], "not a name")
+    assert {"400", "401", "403"} <= operation["responses"].keys()
 
 
 def test_login_takes_the_oauth2_password_form_or_json(document):
