@@ -33,7 +33,7 @@ from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
 from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
 from svckit.metrics import Sampler, metrics_interceptors
-from svckit.tracing import Tracing, from_environment, tracer_of
+from svckit.tracing import Tracing, tracer_of
 from svckit.tracing_grpc import channel_interceptors, server_interceptors
 from svckit.tracing_sql import trace_statements
 
@@ -216,12 +216,8 @@ def _probe(engine: AsyncEngine) -> health.Probe:
 
 async def serve(settings: Settings, worker_index: int) -> None:
     """Run one worker until SIGTERM/SIGINT, then stop in two stages."""
-    traces = from_environment("articles")  # in the worker: its exporter thread is its own
-    try:
-        async with running(settings, worker_index, traces) as service:
-            await lifecycle.serve_until_signalled(
-                service.server, service.health, grace=settings.shutdown_grace_seconds
-            )
-    finally:
-        if traces is not None:
-            traces.close()
+    await lifecycle.serve_worker(
+        "articles",
+        lambda traces: running(settings, worker_index, traces),
+        grace=settings.shutdown_grace_seconds,
+    )

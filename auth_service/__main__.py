@@ -9,8 +9,7 @@ from pydantic import ValidationError
 from auth_service import keys
 from auth_service.config import Settings
 from auth_service.server import serve
-from svckit import exporter, logs
-from svckit.workers import run_workers
+from svckit.entry import run_service
 
 
 def main() -> int:
@@ -21,17 +20,7 @@ def main() -> int:
     except (ValidationError, keys.KeyConfigError) as exc:
         print(f"auth_service: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
-    logs.configure("auth", settings.log_level)
-    metrics = exporter.start("auth", settings.metrics_host, settings.metrics_port, settings.workers)
-    try:
-        return run_workers(
-            settings.workers,
-            lambda index: serve(settings, index),
-            settings.restart_policy(),
-            metrics.worker_exited,
-        )
-    finally:
-        metrics.close()
+    return run_service("auth", settings, lambda index: serve(settings, index))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from svckit.database import asyncpg_connect_args
 from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
 from svckit.metrics import Sampler, metrics_interceptors
 from svckit.tokens import ALGORITHM
-from svckit.tracing import Tracing, from_environment
+from svckit.tracing import Tracing
 from svckit.tracing_grpc import server_interceptors
 from svckit.tracing_sql import trace_statements
 
@@ -99,6 +99,7 @@ async def build_operations(
         public,
         throttle,
         idle=poll_every(settings.events_poll_seconds, draining),
+        refresh_lifetime=timedelta(days=settings.refresh_token_ttl_days),
     )
 
 
@@ -168,12 +169,9 @@ async def running(
 
 
 async def serve(settings: Settings, worker_index: int) -> None:
-    traces = from_environment("auth")  # in the worker: its exporter thread is its own
-    try:
-        async with running(settings, worker_index, traces) as started:
-            await lifecycle.serve_until_signalled(
-                started.server, started.health, grace=settings.shutdown_grace_seconds
-            )
-    finally:
-        if traces is not None:
-            traces.close()
+    """Run one worker until SIGTERM/SIGINT, then stop in two stages."""
+    await lifecycle.serve_worker(
+        "auth",
+        lambda traces: running(settings, worker_index, traces),
+        grace=settings.shutdown_grace_seconds,
+    )

@@ -12,9 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 import grpc
 from grpc_health.v1.health import aio as health_aio
+
+from svckit.tracing import Tracing, from_environment
 
 log = logging.getLogger("svckit.lifecycle")
 
@@ -36,3 +41,28 @@ async def serve_until_signalled(
     await health.enter_graceful_shutdown()
     await server.stop(grace)
     log.info("stopped")
+
+
+class Served(Protocol):
+    """What a service's `running()` yields: its started server and health servicer."""
+
+    @property
+    def server(self) -> grpc.aio.Server: ...
+
+    @property
+    def health(self) -> health_aio.HealthServicer: ...
+
+
+Start = Callable[[Tracing | None], AbstractAsyncContextManager[Served]]
+
+
+async def serve_worker(service: str, start: Start, *, grace: float) -> None:
+    """One worker of `service`: its tracing (set up here, after the fork, so the exporter
+    thread is its own), `start(tracing)` entered, served until a signal, then stopped."""
+    traces = from_environment(service)
+    try:
+        async with start(traces) as served:
+            await serve_until_signalled(served.server, served.health, grace=grace)
+    finally:
+        if traces is not None:
+            traces.close()
