@@ -24,6 +24,9 @@ class Settings(ServiceSettings):
     token_issuer: str = "blog-auth"  # noqa: S105 - an issuer name, not a secret
     token_audience: str = "blog"  # noqa: S105 - an audience name, not a secret
     token_ttl_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # Absolute lifetime of a session's refresh tokens, counted from the login (rotation
+    # does not extend it): then the user logs in again.
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
     bcrypt_rounds: int = Field(default=12, ge=12, le=20)
     # Threads hashing passwords (0: one per core), and how many more checks may wait for one;
     # logins beyond that are shed at once with RESOURCE_EXHAUSTED.

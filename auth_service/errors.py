@@ -8,6 +8,11 @@
     │   └── RequestIdUsedError     (a retry: the use case answers it, never a client)
     ├── BadCredentialsError        UNAUTHENTICATED "Incorrect username or password"
     ├── InvalidTokenError          UNAUTHENTICATED "Could not validate credentials"
+    ├── RefreshTokenError          UNAUTHENTICATED, saying which of:
+    │   ├── RefreshTokenInvalidError   unknown (never issued, or its account is gone)
+    │   ├── RefreshTokenExpiredError   its session's absolute lifetime is over
+    │   ├── RefreshTokenRevokedError   logged out, revoked by reuse or a password change
+    │   └── RefreshTokenReusedError    already exchanged: its whole session is now revoked
     ├── TooManyAttemptsError       RESOURCE_EXHAUSTED
     ├── PasswordWorkBusyError      RESOURCE_EXHAUSTED (too many logins waiting for bcrypt)
     └── DatabaseUnavailableError   UNAVAILABLE, svckit.database's one message
@@ -67,6 +72,27 @@ class BadCredentialsError(AuthError):
 class InvalidTokenError(AuthError):
     code = grpc.StatusCode.UNAUTHENTICATED
     message = "Could not validate credentials"
+
+
+class RefreshTokenError(AuthError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    message = "Invalid refresh token"
+
+
+class RefreshTokenInvalidError(RefreshTokenError):
+    message = "Invalid refresh token"
+
+
+class RefreshTokenExpiredError(RefreshTokenError):
+    message = "Refresh token expired; log in again"
+
+
+class RefreshTokenRevokedError(RefreshTokenError):
+    message = "Refresh token revoked; log in again"
+
+
+class RefreshTokenReusedError(RefreshTokenError):
+    message = "Refresh token already used; its session is revoked, log in again"
 
 
 class TooManyAttemptsError(AuthError):

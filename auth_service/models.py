@@ -52,6 +52,8 @@ class StoredCredentials:
 class IssuedToken:
     token: str
     expires_in: int  # seconds
+    refresh_token: str = ""  # the session's next refresh token, when one comes with it
+    refresh_expires_in: int = 0  # seconds
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
-from auth_service import models
+from auth_service import models, sessions
 from auth_service.errors import (
     AlreadyExistsError,
     BadCredentialsError,
     InvalidInputError,
     InvalidTokenError,
+    RefreshTokenReusedError,
     TooManyAttemptsError,
 )
 from auth_service.models import (
@@ -62,6 +64,8 @@ class UnitOfWork(Protocol):
     def login_failures(self) -> LoginFailureRepository: ...
     @property
     def user_events(self) -> UserEventRepository: ...
+    @property
+    def refresh_tokens(self) -> sessions.RefreshTokenRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -104,6 +108,13 @@ def poll_every(seconds: float, stopping: asyncio.Event | None = None) -> Idle:
     return idle
 
 
+def _with_refresh(
+    access: IssuedToken, refresh: sessions.IssuedRefreshToken, now: datetime
+) -> IssuedToken:
+    lifetime = int((refresh.expires_at - now).total_seconds())
+    return replace(access, refresh_token=refresh.token, refresh_expires_in=max(lifetime, 0))
+
+
 def _repeat_of(earlier: User, email: str, username: str) -> User:
     if not models.same_registration(earlier, email, username):
         raise InvalidInputError([("request_id", "was already used for a different registration")])
@@ -122,6 +133,7 @@ class AuthOperations:
         throttle: ThrottlePolicy,
         clock: Callable[[], datetime] = _utcnow,
         idle: Idle | None = None,
+        refresh_lifetime: timedelta = timedelta(days=30),
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -130,6 +142,7 @@ class AuthOperations:
         self._throttle = throttle
         self._clock = clock
         self._idle = idle or poll_every(0.2)
+        self._refresh_lifetime = refresh_lifetime
 
     async def register(
         self, email: str, username: str, password: str, request_id: str = ""
@@ -174,8 +187,29 @@ class AuthOperations:
                 await uow.commit()
                 raise BadCredentialsError
             await uow.login_failures.clear(account)
+            refresh = await sessions.start(
+                uow.refresh_tokens, found.user.id, now, self._refresh_lifetime
+            )
             await uow.commit()
-        return self._tokens.issue(found.user.id, now)
+        return _with_refresh(self._tokens.issue(found.user.id, now), refresh, now)
+
+    async def refresh(self, refresh_token: str) -> IssuedToken:
+        """Rotate the refresh token: a new access token and the session's next refresh token."""
+        now = self._clock()
+        async with self._uow() as uow:
+            try:
+                user_id, refresh = await sessions.rotate(uow.refresh_tokens, refresh_token, now)
+            except RefreshTokenReusedError:
+                await uow.commit()  # the family's revocation must stand
+                raise
+            await uow.commit()
+        return _with_refresh(self._tokens.issue(user_id, now), refresh, now)
+
+    async def logout(self, refresh_token: str) -> None:
+        """End the refresh token's session (its whole family)."""
+        async with self._uow() as uow:
+            await sessions.end(uow.refresh_tokens, refresh_token, self._clock())
+            await uow.commit()
 
     async def current_user(self, token: str | None) -> User:
         if not token:
@@ -188,7 +222,8 @@ class AuthOperations:
         return user
 
     async def delete_current_user(self, token: str | None) -> None:
-        """Delete the token's account and record it in the feed, in one transaction."""
+        """Delete the token's account, record it in the feed and revoke its sessions, in one
+        transaction."""
         if not token:
             raise InvalidTokenError
         user_id = await self._tokens.verify(token)
@@ -197,6 +232,7 @@ class AuthOperations:
             if user is None:
                 raise InvalidTokenError  # already deleted: the token speaks for nobody
             await uow.user_events.append(UserEventKind.DELETED, user)
+            await uow.refresh_tokens.revoke_user(user_id, self._clock())
             await uow.commit()
 
     async def user_events(self, after_seq: int) -> AsyncIterator[tuple[UserEvent, int]]:

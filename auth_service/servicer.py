@@ -49,6 +49,17 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         username, password = parse_login_body(request.form.content_type, request.form.data)
         return _token(await self._ops.login(username, password))
 
+    async def RefreshToken(  # noqa: N802
+        self, request: auth_pb2.RefreshTokenRequest, context: Context
+    ) -> auth_pb2.AccessToken:
+        return _token(await self._ops.refresh(request.refresh_token))
+
+    async def Logout(  # noqa: N802
+        self, request: auth_pb2.LogoutRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._ops.logout(request.refresh_token)
+        return empty_pb2.Empty()
+
     async def GetCurrentUser(  # noqa: N802
         self, request: auth_pb2.GetCurrentUserRequest, context: Context
     ) -> auth_pb2.User:
@@ -124,6 +135,8 @@ def _token(issued: IssuedToken) -> auth_pb2.AccessToken:
         access_token=issued.token,
         token_type="bearer",  # noqa: S106 - the OAuth2 token type
         expires_in=issued.expires_in,
+        refresh_token=issued.refresh_token,
+        refresh_expires_in=issued.refresh_expires_in,
     )
 
 

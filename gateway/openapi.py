@@ -24,7 +24,9 @@ Auth = Literal["none", "optional", "required"]
 ERRORS = {
     400: "Invalid input (a field violation names the field), unknown query parameter, "
     "or malformed JSON",
-    401: "Missing, expired or invalid bearer token, or wrong credentials",
+    401: "Missing, expired or invalid bearer token, or wrong credentials; for a refresh "
+    "token: unknown, expired, revoked (logout, password change, deleted account), or already "
+    "used (which revokes its whole session)",
     403: "The caller is not the author (of the article, or of the drafts asked for)",
     404: "Not found (also someone else's draft)",
     409: "Conflict: the username or email is already taken (register), or the article "
@@ -55,6 +57,8 @@ class Semantics:
 SEMANTICS: dict[str, Semantics] = {
     "blog.auth.v1.AuthService.Register": Semantics(201, "none", (409, 429)),
     "blog.auth.v1.AuthService.LoginWithForm": Semantics(200, "none", (401, 429)),
+    "blog.auth.v1.AuthService.RefreshToken": Semantics(200, "none", (401,)),
+    "blog.auth.v1.AuthService.Logout": Semantics(204, "none", (401,)),
     "blog.auth.v1.AuthService.GetCurrentUser": Semantics(200, "required"),
     "blog.auth.v1.AuthService.DeleteCurrentUser": Semantics(204, "required"),
     "blog.articles.v1.ArticleService.ListArticles": Semantics(200, "optional", (403,)),
@@ -93,6 +97,9 @@ CONSTRAINTS: dict[str, dict[str, Any]] = {
     "blog.auth.v1.RegisterRequest.request_id": _UUID,
     "blog.auth.v1.LoginRequest.username": {"pattern": _NOT_BLANK},
     "blog.auth.v1.LoginRequest.password": {"minLength": 1, "pattern": _NO_NUL},
+    # A refresh token is opaque; any other text is just unknown (401).
+    "blog.auth.v1.RefreshTokenRequest.refresh_token": {"minLength": 1, "pattern": _NO_NUL},
+    "blog.auth.v1.LogoutRequest.refresh_token": {"minLength": 1, "pattern": _NO_NUL},
     "blog.articles.v1.CreateArticleRequest.title": _TITLE,
     "blog.articles.v1.CreateArticleRequest.content": _CONTENT,
     "blog.articles.v1.CreateArticleRequest.request_id": _UUID,

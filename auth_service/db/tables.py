@@ -9,6 +9,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -74,6 +75,22 @@ user_events = Table(
     Column("username", String(50), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+# Refresh tokens: only a SHA-256 digest of each is kept (they are random, not passwords).
+# The tokens rotated from one login share a family_id and its absolute expires_at. Deleting
+# the account revokes its rows in the same transaction (a use-case rule, not a foreign key).
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("user_id", Integer, nullable=False, index=True),
+    Column("family_id", Uuid, nullable=False, index=True),
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("rotated_at", DateTime(timezone=True), nullable=True),  # exchanged: single-use
+    Column("revoked_at", DateTime(timezone=True), nullable=True),  # logout, reuse, password
+)
+
 # pg_advisory_xact_lock key of the outbox writers ("user_events" in ASCII, as a number).
 OUTBOX_LOCK = int.from_bytes(b"usr_evts", "big") & 0x7FFF_FFFF_FFFF_FFFF
 

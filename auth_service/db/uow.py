@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from auth_service.db.refresh_tokens import SqlRefreshTokenRepository
 from auth_service.db.repository import (
     SqlLoginFailureRepository,
     SqlUserEventRepository,
@@ -21,6 +22,7 @@ class SqlUnitOfWork:
     users: SqlUserRepository
     login_failures: SqlLoginFailureRepository
     user_events: SqlUserEventRepository
+    refresh_tokens: SqlRefreshTokenRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -30,6 +32,7 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(self._session)
         self.login_failures = SqlLoginFailureRepository(self._session)
         self.user_events = SqlUserEventRepository(self._session)
+        self.refresh_tokens = SqlRefreshTokenRepository(self._session)
         return self
 
     async def __aexit__(

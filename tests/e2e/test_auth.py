@@ -65,7 +65,13 @@ async def test_login_accepts_the_oauth2_password_form(http, alice):
     reply = await http.post("/auth/login", data={"username": alice.username, "password": PASSWORD})
     assert reply.status_code == 200, reply.text
     token = reply.json()
-    assert set(token) == {"access_token", "token_type", "expires_in"}
+    assert set(token) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+    }
     assert token["token_type"] == "bearer"
     assert isinstance(token["expires_in"], int)
     assert token["expires_in"] > 0

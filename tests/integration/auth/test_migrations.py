@@ -50,6 +50,7 @@ async def test_downgrade_to_base_and_upgrade_again(scratch_url: str) -> None:
         "users",
         "login_failures",
         "user_events",
+        "refresh_tokens",
     }
 
 

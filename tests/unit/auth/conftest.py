@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from auth_service.models import (
 )
 from auth_service.operations import AuthOperations
 from auth_service.passwords import PasswordHasher
+from auth_service.sessions import NewRefreshToken, StoredRefreshToken
 from auth_service.tokens import TokenCodec
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -105,6 +106,38 @@ class FakeUserEvents:
         return len(self.rows)
 
 
+class FakeRefreshTokens:
+    """Rows by digest; lock() locks nothing (one coroutine at a time in these tests)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[bytes, StoredRefreshToken] = {}
+
+    async def add(self, new: NewRefreshToken) -> None:
+        row = StoredRefreshToken(
+            len(self.rows) + 1, new.user_id, new.family_id, new.expires_at, None, None
+        )
+        self.rows[new.digest] = row
+
+    async def lock(self, digest: bytes) -> StoredRefreshToken | None:
+        return self.rows.get(digest)
+
+    async def mark_rotated(self, token_id: int, now: datetime) -> None:
+        for key, row in self.rows.items():
+            if row.id == token_id:
+                self.rows[key] = replace(row, rotated_at=now)
+
+    async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None:
+        self._revoke(lambda row: row.family_id == family_id, now)
+
+    async def revoke_user(self, user_id: int, now: datetime) -> None:
+        self._revoke(lambda row: row.user_id == user_id, now)
+
+    def _revoke(self, which: Callable[[StoredRefreshToken], bool], now: datetime) -> None:
+        for key, row in self.rows.items():
+            if which(row) and row.revoked_at is None:
+                self.rows[key] = replace(row, revoked_at=now)
+
+
 class FakeUnitOfWork:
     """Keeps committed state only: changes made without commit() are thrown away."""
 
@@ -112,12 +145,23 @@ class FakeUnitOfWork:
         self.users = FakeUsers()
         self.login_failures = FakeLoginFailures()
         self.user_events = FakeUserEvents()
+        self.refresh_tokens = FakeRefreshTokens()
         self.commits = 0
 
     def _state(
         self,
-    ) -> tuple[dict[int, StoredCredentials], dict[str, FailureRecord], list[UserEvent]]:
-        return (dict(self.users.rows), dict(self.login_failures.rows), list(self.user_events.rows))
+    ) -> tuple[
+        dict[int, StoredCredentials],
+        dict[str, FailureRecord],
+        list[UserEvent],
+        dict[bytes, StoredRefreshToken],
+    ]:
+        return (
+            dict(self.users.rows),
+            dict(self.login_failures.rows),
+            list(self.user_events.rows),
+            dict(self.refresh_tokens.rows),
+        )
 
     async def __aenter__(self) -> Self:
         self._saved = self._state()
@@ -127,12 +171,12 @@ class FakeUnitOfWork:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._saved is not None:
-            users, failures, events = self._saved
-            self.users.rows, self.login_failures.rows, self.user_events.rows = (
-                users,
-                failures,
-                events,
-            )
+            (
+                self.users.rows,
+                self.login_failures.rows,
+                self.user_events.rows,
+                self.refresh_tokens.rows,
+            ) = self._saved
 
     async def commit(self) -> None:
         self.commits += 1

@@ -28,7 +28,7 @@ from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62log/auth/v1/auth.proto\x12\x0c\x62log.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x01\n\x04User\x12\n\n\x02id\x18\x01 \x01(\x05\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08username\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"2\n\x0cLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\":\n\x14LoginWithFormRequest\x12\"\n\x04\x66orm\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"K\n\x0b\x41\x63\x63\x65ssToken\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x05\"\x17\n\x15GetCurrentUserRequest\"#\n\x14\x42\x61tchGetUsersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\x05\":\n\x15\x42\x61tchGetUsersResponse\x12!\n\x05users\x18\x01 \x03(\x0b\x32\x12.blog.auth.v1.User\"\x17\n\x15ListPublicKeysRequest\"?\n\x16ListPublicKeysResponse\x12%\n\x04keys\x18\x01 \x03(\x0b\x32\x17.blog.auth.v1.PublicKey\"C\n\tPublicKey\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x03 \x01(\t\"\x1a\n\x18\x44\x65leteCurrentUserRequest\"+\n\x16WatchUserEventsRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\"\xa9\x01\n\tUserEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.blog.auth.v1.UserEventKind\x12\x0f\n\x07user_id\x18\x03 \x01(\x05\x12\x10\n\x08username\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08head_seq\x18\x06 \x01(\x03*\x87\x01\n\rUserEventKind\x12\x1f\n\x1bUSER_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17USER_EVENT_KIND_CREATED\x10\x01\x12\x1b\n\x17USER_EVENT_KIND_DELETED\x10\x02\x12\x1b\n\x17USER_EVENT_KIND_RENAMED\x10\x03\x32\xe1\x05\n\x0b\x41uthService\x12X\n\x08Register\x12\x1d.blog.auth.v1.RegisterRequest\x1a\x12.blog.auth.v1.User\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/auth/register:\x01*\x12>\n\x05Login\x12\x1a.blog.auth.v1.LoginRequest\x1a\x19.blog.auth.v1.AccessToken\x12i\n\rLoginWithForm\x12\".blog.auth.v1.LoginWithFormRequest\x1a\x19.blog.auth.v1.AccessToken\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0b/auth/login:\x04\x66orm\x12[\n\x0eGetCurrentUser\x12#.blog.auth.v1.GetCurrentUserRequest\x1a\x12.blog.auth.v1.User\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/auth/me\x12X\n\rBatchGetUsers\x12\".blog.auth.v1.BatchGetUsersRequest\x1a#.blog.auth.v1.BatchGetUsersResponse\x12[\n\x0eListPublicKeys\x12#.blog.auth.v1.ListPublicKeysRequest\x1a$.blog.auth.v1.ListPublicKeysResponse\x12\x65\n\x11\x44\x65leteCurrentUser\x12&.blog.auth.v1.DeleteCurrentUserRequest\x1a\x16.google.protobuf.Empty\"\x10\x82\xd3\xe4\x93\x02\n*\x08/auth/me\x12R\n\x0fWatchUserEvents\x12$.blog.auth.v1.WatchUserEventsRequest\x1a\x17.blog.auth.v1.UserEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62log/auth/v1/auth.proto\x12\x0c\x62log.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x01\n\x04User\x12\n\n\x02id\x18\x01 \x01(\x05\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08username\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"2\n\x0cLoginRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\":\n\x14LoginWithFormRequest\x12\"\n\x04\x66orm\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"~\n\x0b\x41\x63\x63\x65ssToken\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x05\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x05\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x17\n\x15GetCurrentUserRequest\"#\n\x14\x42\x61tchGetUsersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\x05\":\n\x15\x42\x61tchGetUsersResponse\x12!\n\x05users\x18\x01 \x03(\x0b\x32\x12.blog.auth.v1.User\"\x17\n\x15ListPublicKeysRequest\"?\n\x16ListPublicKeysResponse\x12%\n\x04keys\x18\x01 \x03(\x0b\x32\x17.blog.auth.v1.PublicKey\"C\n\tPublicKey\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x03 \x01(\t\"\x1a\n\x18\x44\x65leteCurrentUserRequest\"+\n\x16WatchUserEventsRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\"\xa9\x01\n\tUserEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.blog.auth.v1.UserEventKind\x12\x0f\n\x07user_id\x18\x03 \x01(\x05\x12\x10\n\x08username\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08head_seq\x18\x06 \x01(\x03*\x87\x01\n\rUserEventKind\x12\x1f\n\x1bUSER_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17USER_EVENT_KIND_CREATED\x10\x01\x12\x1b\n\x17USER_EVENT_KIND_DELETED\x10\x02\x12\x1b\n\x17USER_EVENT_KIND_RENAMED\x10\x03\x32\xa1\x07\n\x0b\x41uthService\x12X\n\x08Register\x12\x1d.blog.auth.v1.RegisterRequest\x1a\x12.blog.auth.v1.User\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/auth/register:\x01*\x12>\n\x05Login\x12\x1a.blog.auth.v1.LoginRequest\x1a\x19.blog.auth.v1.AccessToken\x12i\n\rLoginWithForm\x12\".blog.auth.v1.LoginWithFormRequest\x1a\x19.blog.auth.v1.AccessToken\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0b/auth/login:\x04\x66orm\x12\x66\n\x0cRefreshToken\x12!.blog.auth.v1.RefreshTokenRequest\x1a\x19.blog.auth.v1.AccessToken\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/auth/refresh:\x01*\x12V\n\x06Logout\x12\x1b.blog.auth.v1.LogoutRequest\x1a\x16.google.protobuf.Empty\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/auth/logout:\x01*\x12[\n\x0eGetCurrentUser\x12#.blog.auth.v1.GetCurrentUserRequest\x1a\x12.blog.auth.v1.User\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/auth/me\x12X\n\rBatchGetUsers\x12\".blog.auth.v1.BatchGetUsersRequest\x1a#.blog.auth.v1.BatchGetUsersResponse\x12[\n\x0eListPublicKeys\x12#.blog.auth.v1.ListPublicKeysRequest\x1a$.blog.auth.v1.ListPublicKeysResponse\x12\x65\n\x11\x44\x65leteCurrentUser\x12&.blog.auth.v1.DeleteCurrentUserRequest\x1a\x16.google.protobuf.Empty\"\x10\x82\xd3\xe4\x93\x02\n*\x08/auth/me\x12R\n\x0fWatchUserEvents\x12$.blog.auth.v1.WatchUserEventsRequest\x1a\x17.blog.auth.v1.UserEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,12 +39,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['Register']._serialized_options = b'\202\323\344\223\002\023\"\016/auth/register:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['LoginWithForm']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['LoginWithForm']._serialized_options = b'\202\323\344\223\002\023\"\013/auth/login:\004form'
+  _globals['_AUTHSERVICE'].methods_by_name['RefreshToken']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['RefreshToken']._serialized_options = b'\202\323\344\223\002\022\"\r/auth/refresh:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['Logout']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['Logout']._serialized_options = b'\202\323\344\223\002\021\"\014/auth/logout:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['GetCurrentUser']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['GetCurrentUser']._serialized_options = b'\202\323\344\223\002\n\022\010/auth/me'
   _globals['_AUTHSERVICE'].methods_by_name['DeleteCurrentUser']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['DeleteCurrentUser']._serialized_options = b'\202\323\344\223\002\n*\010/auth/me'
-  _globals['_USEREVENTKIND']._serialized_start=1116
-  _globals['_USEREVENTKIND']._serialized_end=1251
+  _globals['_USEREVENTKIND']._serialized_start=1253
+  _globals['_USEREVENTKIND']._serialized_end=1388
   _globals['_USER']._serialized_start=161
   _globals['_USER']._serialized_end=308
   _globals['_REGISTERREQUEST']._serialized_start=310
@@ -54,25 +58,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGINWITHFORMREQUEST']._serialized_start=452
   _globals['_LOGINWITHFORMREQUEST']._serialized_end=510
   _globals['_ACCESSTOKEN']._serialized_start=512
-  _globals['_ACCESSTOKEN']._serialized_end=587
-  _globals['_GETCURRENTUSERREQUEST']._serialized_start=589
-  _globals['_GETCURRENTUSERREQUEST']._serialized_end=612
-  _globals['_BATCHGETUSERSREQUEST']._serialized_start=614
-  _globals['_BATCHGETUSERSREQUEST']._serialized_end=649
-  _globals['_BATCHGETUSERSRESPONSE']._serialized_start=651
-  _globals['_BATCHGETUSERSRESPONSE']._serialized_end=709
-  _globals['_LISTPUBLICKEYSREQUEST']._serialized_start=711
-  _globals['_LISTPUBLICKEYSREQUEST']._serialized_end=734
-  _globals['_LISTPUBLICKEYSRESPONSE']._serialized_start=736
-  _globals['_LISTPUBLICKEYSRESPONSE']._serialized_end=799
-  _globals['_PUBLICKEY']._serialized_start=801
-  _globals['_PUBLICKEY']._serialized_end=868
-  _globals['_DELETECURRENTUSERREQUEST']._serialized_start=870
-  _globals['_DELETECURRENTUSERREQUEST']._serialized_end=896
-  _globals['_WATCHUSEREVENTSREQUEST']._serialized_start=898
-  _globals['_WATCHUSEREVENTSREQUEST']._serialized_end=941
-  _globals['_USEREVENT']._serialized_start=944
-  _globals['_USEREVENT']._serialized_end=1113
-  _globals['_AUTHSERVICE']._serialized_start=1254
-  _globals['_AUTHSERVICE']._serialized_end=1991
+  _globals['_ACCESSTOKEN']._serialized_end=638
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=640
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=684
+  _globals['_LOGOUTREQUEST']._serialized_start=686
+  _globals['_LOGOUTREQUEST']._serialized_end=724
+  _globals['_GETCURRENTUSERREQUEST']._serialized_start=726
+  _globals['_GETCURRENTUSERREQUEST']._serialized_end=749
+  _globals['_BATCHGETUSERSREQUEST']._serialized_start=751
+  _globals['_BATCHGETUSERSREQUEST']._serialized_end=786
+  _globals['_BATCHGETUSERSRESPONSE']._serialized_start=788
+  _globals['_BATCHGETUSERSRESPONSE']._serialized_end=846
+  _globals['_LISTPUBLICKEYSREQUEST']._serialized_start=848
+  _globals['_LISTPUBLICKEYSREQUEST']._serialized_end=871
+  _globals['_LISTPUBLICKEYSRESPONSE']._serialized_start=873
+  _globals['_LISTPUBLICKEYSRESPONSE']._serialized_end=936
+  _globals['_PUBLICKEY']._serialized_start=938
+  _globals['_PUBLICKEY']._serialized_end=1005
+  _globals['_DELETECURRENTUSERREQUEST']._serialized_start=1007
+  _globals['_DELETECURRENTUSERREQUEST']._serialized_end=1033
+  _globals['_WATCHUSEREVENTSREQUEST']._serialized_start=1035
+  _globals['_WATCHUSEREVENTSREQUEST']._serialized_end=1078
+  _globals['_USEREVENT']._serialized_start=1081
+  _globals['_USEREVENT']._serialized_end=1250
+  _globals['_AUTHSERVICE']._serialized_start=1391
+  _globals['_AUTHSERVICE']._serialized_end=2320
 # @@protoc_insertion_point(module_scope)

@@ -55,6 +55,16 @@ class AuthServiceStub:
                 request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.LoginWithFormRequest.SerializeToString,
                 response_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.AccessToken.FromString,
                 _registered_method=True)
+        self.RefreshToken = channel.unary_unary(
+                '/blog.auth.v1.AuthService/RefreshToken',
+                request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.RefreshTokenRequest.SerializeToString,
+                response_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.AccessToken.FromString,
+                _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/blog.auth.v1.AuthService/Logout',
+                request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
         self.GetCurrentUser = channel.unary_unary(
                 '/blog.auth.v1.AuthService/GetCurrentUser',
                 request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.GetCurrentUserRequest.SerializeToString,
@@ -99,7 +109,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Login(self, request, context):
-        """Exchanges a username (or email) and password for an access token.
+        """Exchanges a username (or email) and password for an access token and a
+        refresh token (the start of a new session).
         A wrong password and an unknown user get the same UNAUTHENTICATED answer;
         too many failed attempts answer RESOURCE_EXHAUSTED.
         """
@@ -111,6 +122,31 @@ class AuthServiceServicer:
         """The HTTP form of Login: accepts the OAuth2 password form
         (application/x-www-form-urlencoded with `username` and `password`) or the
         same two fields as JSON. Same answers as Login.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshToken(self, request, context):
+        """Exchanges a refresh token for a new access token and a new refresh token
+        (rotation): the one sent is single-use. Sending a refresh token that was
+        already exchanged revokes its whole session (every refresh token issued
+        from the same login), since one of its two holders is not the user.
+        An unknown, expired, revoked or reused refresh token answers
+        UNAUTHENTICATED. No bearer token is needed: the refresh token is the
+        credential.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Ends the session the refresh token belongs to: it and every refresh token
+        rotated from the same login are revoked. Access tokens already issued stay
+        valid until they expire (at most their short lifetime). Logging out of an
+        already revoked session succeeds; an unknown refresh token answers
+        UNAUTHENTICATED. No bearer token is needed: the refresh token is the
+        credential.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -181,6 +217,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.LoginWithForm,
                     request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.LoginWithFormRequest.FromString,
                     response_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.AccessToken.SerializeToString,
+            ),
+            'RefreshToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshToken,
+                    request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.RefreshTokenRequest.FromString,
+                    response_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.AccessToken.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.LogoutRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'GetCurrentUser': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCurrentUser,
@@ -294,6 +340,60 @@ class AuthService:
             '/blog.auth.v1.AuthService/LoginWithForm',
             blog_dot_auth_dot_v1_dot_auth__pb2.LoginWithFormRequest.SerializeToString,
             blog_dot_auth_dot_v1_dot_auth__pb2.AccessToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/blog.auth.v1.AuthService/RefreshToken',
+            blog_dot_auth_dot_v1_dot_auth__pb2.RefreshTokenRequest.SerializeToString,
+            blog_dot_auth_dot_v1_dot_auth__pb2.AccessToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/blog.auth.v1.AuthService/Logout',
+            blog_dot_auth_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

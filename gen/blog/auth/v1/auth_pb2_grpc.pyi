@@ -44,7 +44,8 @@ class AuthServiceStub:
     username answers ALREADY_EXISTS. Safe to retry with the same request_id.
     """
     Login: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.AccessToken]
-    """Exchanges a username (or email) and password for an access token.
+    """Exchanges a username (or email) and password for an access token and a
+    refresh token (the start of a new session).
     A wrong password and an unknown user get the same UNAUTHENTICATED answer;
     too many failed attempts answer RESOURCE_EXHAUSTED.
     """
@@ -52,6 +53,23 @@ class AuthServiceStub:
     """The HTTP form of Login: accepts the OAuth2 password form
     (application/x-www-form-urlencoded with `username` and `password`) or the
     same two fields as JSON. Same answers as Login.
+    """
+    RefreshToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RefreshTokenRequest, _auth_pb2.AccessToken]
+    """Exchanges a refresh token for a new access token and a new refresh token
+    (rotation): the one sent is single-use. Sending a refresh token that was
+    already exchanged revokes its whole session (every refresh token issued
+    from the same login), since one of its two holders is not the user.
+    An unknown, expired, revoked or reused refresh token answers
+    UNAUTHENTICATED. No bearer token is needed: the refresh token is the
+    credential.
+    """
+    Logout: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _empty_pb2.Empty]
+    """Ends the session the refresh token belongs to: it and every refresh token
+    rotated from the same login are revoked. Access tokens already issued stay
+    valid until they expire (at most their short lifetime). Logging out of an
+    already revoked session succeeds; an unknown refresh token answers
+    UNAUTHENTICATED. No bearer token is needed: the refresh token is the
+    credential.
     """
     GetCurrentUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetCurrentUserRequest, _auth_pb2.User]
     """Returns the user the bearer token belongs to."""
@@ -96,7 +114,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     username answers ALREADY_EXISTS. Safe to retry with the same request_id.
     """
     Login: _aio.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.AccessToken]  # type: ignore[assignment]
-    """Exchanges a username (or email) and password for an access token.
+    """Exchanges a username (or email) and password for an access token and a
+    refresh token (the start of a new session).
     A wrong password and an unknown user get the same UNAUTHENTICATED answer;
     too many failed attempts answer RESOURCE_EXHAUSTED.
     """
@@ -104,6 +123,23 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """The HTTP form of Login: accepts the OAuth2 password form
     (application/x-www-form-urlencoded with `username` and `password`) or the
     same two fields as JSON. Same answers as Login.
+    """
+    RefreshToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.RefreshTokenRequest, _auth_pb2.AccessToken]  # type: ignore[assignment]
+    """Exchanges a refresh token for a new access token and a new refresh token
+    (rotation): the one sent is single-use. Sending a refresh token that was
+    already exchanged revokes its whole session (every refresh token issued
+    from the same login), since one of its two holders is not the user.
+    An unknown, expired, revoked or reused refresh token answers
+    UNAUTHENTICATED. No bearer token is needed: the refresh token is the
+    credential.
+    """
+    Logout: _aio.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Ends the session the refresh token belongs to: it and every refresh token
+    rotated from the same login are revoked. Access tokens already issued stay
+    valid until they expire (at most their short lifetime). Logging out of an
+    already revoked session succeeds; an unknown refresh token answers
+    UNAUTHENTICATED. No bearer token is needed: the refresh token is the
+    credential.
     """
     GetCurrentUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetCurrentUserRequest, _auth_pb2.User]  # type: ignore[assignment]
     """Returns the user the bearer token belongs to."""
@@ -157,7 +193,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.LoginRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.AccessToken, _abc.Awaitable[_auth_pb2.AccessToken]]:
-        """Exchanges a username (or email) and password for an access token.
+        """Exchanges a username (or email) and password for an access token and a
+        refresh token (the start of a new session).
         A wrong password and an unknown user get the same UNAUTHENTICATED answer;
         too many failed attempts answer RESOURCE_EXHAUSTED.
         """
@@ -171,6 +208,35 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         """The HTTP form of Login: accepts the OAuth2 password form
         (application/x-www-form-urlencoded with `username` and `password`) or the
         same two fields as JSON. Same answers as Login.
+        """
+
+    @_abc_1.abstractmethod
+    def RefreshToken(
+        self,
+        request: _auth_pb2.RefreshTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.AccessToken, _abc.Awaitable[_auth_pb2.AccessToken]]:
+        """Exchanges a refresh token for a new access token and a new refresh token
+        (rotation): the one sent is single-use. Sending a refresh token that was
+        already exchanged revokes its whole session (every refresh token issued
+        from the same login), since one of its two holders is not the user.
+        An unknown, expired, revoked or reused refresh token answers
+        UNAUTHENTICATED. No bearer token is needed: the refresh token is the
+        credential.
+        """
+
+    @_abc_1.abstractmethod
+    def Logout(
+        self,
+        request: _auth_pb2.LogoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Ends the session the refresh token belongs to: it and every refresh token
+        rotated from the same login are revoked. Access tokens already issued stay
+        valid until they expire (at most their short lifetime). Logging out of an
+        already revoked session succeeds; an unknown refresh token answers
+        UNAUTHENTICATED. No bearer token is needed: the refresh token is the
+        credential.
         """
 
     @_abc_1.abstractmethod
