@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from article_service import page_tokens
-from bench import cpu, report, seed, tools
+from bench import cpu, filters, report, seed, tools
 from bench import tracing as traced_rows
 from bench.environment import Environment
 from bench.targets import (
@@ -179,6 +179,7 @@ def explain_lists(env: Environment, ours: seed.Seeded, deep: int, token_at: Any)
             "SELECT * FROM peer.articles ORDER BY created_at DESC LIMIT 20 OFFSET 0",
             [],
         ),
+        **filters.plans(ours),
     }
     out = [f"## Plans at {ours.count:,} articles", ""]
     for title, (sql, args) in plans.items():
@@ -223,6 +224,7 @@ def measure_everything(
         token = page_tokens.encode_page_token(*position)
         plans.append(explain_lists(env, ours, deep, position))
         large = build_scale_targets(env, ours, peer, small, token, deep)
+        large += filters.targets(env, ours)  # search and author_id, at the large scale only
         large = [t for t in large if args.only in t.name]
         targets += large
         run_rounds(large, args.rounds, measure_one, runs)

@@ -1,0 +1,66 @@
+"""The filtered listing rows at the large scale: full-text search (a word one article holds,
+and one every article holds) and one author's articles, through the gateway, with their
+query plans.
+
+The seeded articles share one body, and each title is "Article <index>": the index is the
+rare word (its number, a lexeme of its own), "benchmark" the common one. The two searches
+take different plans, both newest first: the rare word reads the GIN index and sorts its few
+matches; the common one walks the (created_at, id) index backward and checks each article
+until a page is full, since nearly every article matches.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from article_service.db.statements import SELECTED
+from bench.targets import ARTICLES_RPC, Target, scale_label
+
+if TYPE_CHECKING:
+    from bench import seed
+    from bench.environment import Environment
+
+COMMON_WORD = "benchmark"  # in seed.CONTENT, so in every seeded article
+LIMIT = 20
+
+
+def rare_word(ours: seed.Seeded) -> str:
+    """The title number of the article halfway down the listing: one match."""
+    return str(ours.count // 2)
+
+
+def targets(env: Environment, ours: seed.Seeded) -> list[Target]:
+    """The filter rows at the scale `ours` now holds, each a GET /articles through Envoy."""
+    label = scale_label(ours.count)
+    listing = f"{env.gateway_url}/articles/?limit={LIMIT}"
+    rows = {
+        f"REST filter: search, 1 match @{label}": f"&q={rare_word(ours)}",
+        f"REST filter: search, every article @{label}": f"&q={COMMON_WORD}",
+        f"REST filter: author_id @{label}": f"&author_id={ours.user_ids[0]}",
+    }
+    return [
+        Target(name, "ours REST", listing + query, http1=True, rpc=ARTICLES_RPC + "ListArticles")
+        for name, query in rows.items()
+    ]
+
+
+def plans(ours: seed.Seeded) -> dict[str, tuple[str, list[Any]]]:
+    """The filter rows' statements as the service runs them (a first page, one row more
+    than shown), for EXPLAIN ANALYZE."""
+    search = SELECTED["published", True, False]
+    author = SELECTED["author", False, False]
+    page = {"skip": 0, "limit": LIMIT + 1}
+    return {
+        "ours, search for a word one article holds": (
+            search.sql,
+            search.args(q=rare_word(ours), **page),
+        ),
+        "ours, search for a word every article holds": (
+            search.sql,
+            search.args(q=COMMON_WORD, **page),
+        ),
+        "ours, one author's articles": (
+            author.sql,
+            author.args(author_id=ours.user_ids[0], **page),
+        ),
+    }
