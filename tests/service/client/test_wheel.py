@@ -37,15 +37,25 @@ async def test_the_installed_wheel_registers_writes_reads_and_maps_errors(
     assert seen["taken"]["code"] == "ALREADY_EXISTS"
 
 
-async def test_reads_are_retried_on_unavailable_writes_are_not_and_streams_map_errors(
+async def test_deadlines_per_method_reads_retried_on_unavailable_and_stream_errors_mapped(
     client_python: Path, tmp_path: Path
 ) -> None:
     out = await run(str(client_python), "-I", str(FAKE), cwd=tmp_path)
     seen = json.loads(out)
     assert seen["read"] == [7, "Third time lucky"]
+    assert seen["create"][0] == "UnavailableError"
     assert seen["calls"] == {"GetArticle": 3, "CreateArticle": 1}
-    assert seen["create"] == "UnavailableError"
     assert seen["feed"] == {"seen": [1], "error": "PermissionDeniedError", "message": "not for you"}
+    # The service config's deadlines: 5 s a read, 10 s a write, none for the feed. gRPC starts
+    # a deadline's clock from a time it cached (seen here well over a second before the call),
+    # so each is compared with an explicit timeout of the same length.
+    timed = seen["deadlines"]
+    errors = {timed[call][0] for call in ("read", "read_5s", "write", "write_10s")}
+    assert errors == {"DeadlineExceededError"}
+    assert abs(timed["read"][1] - timed["read_5s"][1]) < 0.5
+    assert abs(timed["write"][1] - timed["write_10s"][1]) < 0.5
+    assert timed["write_10s"][1] - timed["read_5s"][1] > 4
+    assert timed["feed"] > timed["write_10s"][1] + 1
 
 
 async def test_code_using_the_installed_wheel_passes_mypy_strict(
