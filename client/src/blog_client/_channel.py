@@ -81,8 +81,9 @@ def connect(
 ) -> grpc.aio.Channel:
     """A channel to one service ("host:port"), plaintext unless `credentials` are given.
 
-    `options` are added after ours, so one of the same name replaces ours. Use it as
-    `async with connect(...) as channel:` or close it when done.
+    `options` are added after ours, so one of the same name replaces ours. Unary calls and
+    server streams raise blog_client.errors (the contracts have no client streams). Use it
+    as `async with connect(...) as channel:` or close it when done.
     """
     every = list({**dict(CHANNEL_OPTIONS), **dict(options)}.items())
     interceptors = [UnaryErrors(), StreamErrors()]

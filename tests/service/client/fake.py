@@ -23,7 +23,8 @@ FEED_OPEN_SECONDS = 11.0  # past the 10 s every other call gets
 
 class FakeArticles(articles_pb2_grpc.ArticleServiceServicer):
     """GetArticle of FLAKY_ID answers UNAVAILABLE twice before it succeeds, of SLOW_ID
-    never answers; CreateArticle answers UNAVAILABLE, or never when titled "slow".
+    never answers; CreateArticle answers UNAVAILABLE, or never when titled "slow";
+    UpdateArticle answers INVALID_ARGUMENT with details that cannot be read.
 
     Methods keep their gRPC names, hence the N802 exceptions here and below.
     """
@@ -44,6 +45,12 @@ class FakeArticles(articles_pb2_grpc.ArticleServiceServicer):
             await asyncio.sleep(STALL_SECONDS)
         self.calls["CreateArticle"] += 1
         await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+        raise AssertionError("abort raises")
+
+    async def UpdateArticle(self, request: Any, context: Any) -> articles_pb2.Article:  # noqa: N802
+        # Details that are not a google.rpc.Status: the code and message must still come through.
+        garbage = (("grpc-status-details-bin", b"\xff not a status"),)
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad", trailing_metadata=garbage)
         raise AssertionError("abort raises")
 
 
@@ -105,6 +112,14 @@ async def deadlines(channel: grpc.aio.Channel) -> dict[str, Any]:
     return dict(zip(["read", "read_5s", "write", "write_10s", "feed"], timed, strict=True))
 
 
+async def garbled_details(articles: Any) -> list[Any]:
+    try:
+        await articles.UpdateArticle(articles_pb2.UpdateArticleRequest(id=1))
+    except blog_client.InvalidArgumentError as error:
+        return [error.message, list(error.violations)]
+    return []
+
+
 async def exercise(fake: FakeArticles, channel: grpc.aio.Channel) -> dict[str, Any]:
     articles = articles_pb2_grpc.ArticleServiceStub(channel)
     read = await articles.GetArticle(articles_pb2.GetArticleRequest(id=FLAKY_ID))
@@ -113,6 +128,7 @@ async def exercise(fake: FakeArticles, channel: grpc.aio.Channel) -> dict[str, A
         "read": [read.id, read.title],
         "create": await seconds_to_fail(articles.CreateArticle(write)),
         "calls": dict(fake.calls),  # before the stalled calls
+        "garbled": await garbled_details(articles),
         "feed": await failing_feed(auth_pb2_grpc.AuthServiceStub(channel)),
         "deadlines": await deadlines(channel),
     }

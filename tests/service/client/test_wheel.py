@@ -45,6 +45,7 @@ async def test_deadlines_per_method_reads_retried_on_unavailable_and_stream_erro
     assert seen["read"] == [7, "Third time lucky"]
     assert seen["create"][0] == "UnavailableError"
     assert seen["calls"] == {"GetArticle": 3, "CreateArticle": 1}
+    assert seen["garbled"] == ["bad", []]
     assert seen["feed"] == {"seen": [1], "error": "PermissionDeniedError", "message": "not for you"}
     # The service config's deadlines: 5 s a read, 10 s a write, none for the feed. gRPC starts
     # a deadline's clock from a time it cached (seen here well over a second before the call),
