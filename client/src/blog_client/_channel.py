@@ -19,6 +19,8 @@ IDEMPOTENT_READS = {
     AUTH_SERVICE: ("GetCurrentUser", "BatchGetUsers", "ListPublicKeys"),
     ARTICLE_SERVICE: ("GetArticle", "ListArticles"),
 }
+# These deadlines are kept by the channel alone: unlike a call's own `timeout=`, gRPC does not
+# send a service config's timeout to the server (seen with grpcio 1.85).
 READ_TIMEOUT = "5s"
 # Writes include Register and Login, whose bcrypt work waits its turn under load.
 CALL_TIMEOUT = "10s"
