@@ -110,6 +110,7 @@ class UserEventKind(Enum):
     UNKNOWN = "unknown"  # a kind this version does not know: skipped, cursor still advances
     CREATED = "created"
     DELETED = "deleted"
+    RENAMED = "renamed"
 
 
 @dataclass(frozen=True, slots=True)

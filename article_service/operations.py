@@ -295,7 +295,8 @@ async def apply_user_event(uow: UnitOfWork, consumer: str, event: UserEvent) -> 
     async with uow:
         if event.seq <= await uow.accounts.cursor(consumer):
             return False
-        if event.kind is UserEventKind.CREATED:
+        if event.kind in (UserEventKind.CREATED, UserEventKind.RENAMED):
+            # The author row takes the event's name: replayed in seq order, the last wins.
             if not await uow.accounts.is_deleted(event.user_id):
                 await uow.accounts.save_author(event.user_id, event.username)
         elif event.kind is UserEventKind.DELETED:

@@ -34,6 +34,7 @@ LOCK_KEY = int.from_bytes(b"art-feed", "big") & 0x7FFF_FFFF_FFFF_FFFF
 _KINDS = {
     auth_pb2.USER_EVENT_KIND_CREATED: UserEventKind.CREATED,
     auth_pb2.USER_EVENT_KIND_DELETED: UserEventKind.DELETED,
+    auth_pb2.USER_EVENT_KIND_RENAMED: UserEventKind.RENAMED,
 }
 
 TryLock = Callable[[], AbstractAsyncContextManager[HeldLock]]

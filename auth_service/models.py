@@ -68,6 +68,7 @@ class UserEventKind(Enum):
 
     CREATED = "created"
     DELETED = "deleted"
+    RENAMED = "renamed"
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,16 @@ def validate_registration(email: str, username: str, password: str, request_id: 
             "email": _email_problem(email),
             "username": _username_problem(username),
             "password": _password_problem(password),
+        }
+    )
+
+
+def validate_update(username: str | None, email: str | None) -> None:
+    """A profile change: each field sent follows registration's rule; None is not sent."""
+    _raise_if(
+        {
+            "username": None if username is None else _username_problem(username),
+            "email": None if email is None else _email_problem(email),
         }
     )
 

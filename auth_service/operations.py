@@ -42,6 +42,10 @@ class UserRepository(Protocol):
     async def find_by_request_id(self, request_id: uuid.UUID) -> User | None: ...
     async def get_many(self, user_ids: Sequence[int]) -> list[User]: ...
     async def delete(self, user_id: int) -> User | None: ...
+    # (before, after), or None with no such user; EmailTakenError / UsernameTakenError
+    async def update(
+        self, user_id: int, username: str | None, email: str | None
+    ) -> tuple[User, User] | None: ...
     async def find_credentials(self, name: str) -> models.StoredCredentials | None: ...
 
 
@@ -220,6 +224,29 @@ class AuthOperations:
         if user is None:
             raise InvalidTokenError
         return user
+
+    async def update_current_user(
+        self, token: str | None, username: str | None, email: str | None
+    ) -> User:
+        """Change the fields given; a new username goes into the feed in the same transaction."""
+        user_id = await self._user_id(token)  # a bad token answers 401 before any 400
+        username = None if username is None else username.strip()
+        email = None if email is None else email.strip()
+        models.validate_update(username, email)
+        async with self._uow() as uow:
+            changed = await uow.users.update(user_id, username, email)
+            if changed is None:
+                raise InvalidTokenError  # deleted meanwhile: the token speaks for nobody
+            before, after = changed
+            if after.username != before.username:
+                await uow.user_events.append(UserEventKind.RENAMED, after)
+            await uow.commit()
+        return after
+
+    async def _user_id(self, token: str | None) -> int:
+        if not token:
+            raise InvalidTokenError
+        return await self._tokens.verify(token)
 
     async def delete_current_user(self, token: str | None) -> None:
         """Delete the token's account, record it in the feed and revoke its sessions, in one

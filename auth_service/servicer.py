@@ -23,6 +23,7 @@ JSON_TYPE = "application/json"
 _KINDS = {
     UserEventKind.CREATED: auth_pb2.USER_EVENT_KIND_CREATED,
     UserEventKind.DELETED: auth_pb2.USER_EVENT_KIND_DELETED,
+    UserEventKind.RENAMED: auth_pb2.USER_EVENT_KIND_RENAMED,
 }
 
 
@@ -64,6 +65,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.GetCurrentUserRequest, context: Context
     ) -> auth_pb2.User:
         return _user(await self._ops.current_user(_bearer(context)))
+
+    async def UpdateCurrentUser(  # noqa: N802
+        self, request: auth_pb2.UpdateCurrentUserRequest, context: Context
+    ) -> auth_pb2.User:
+        username = request.username if request.HasField("username") else None
+        email = request.email if request.HasField("email") else None
+        return _user(await self._ops.update_current_user(_bearer(context), username, email))
 
     async def BatchGetUsers(  # noqa: N802
         self, request: auth_pb2.BatchGetUsersRequest, context: Context

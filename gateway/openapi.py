@@ -29,8 +29,9 @@ ERRORS = {
     "used (which revokes its whole session)",
     403: "The caller is not the author (of the article, or of the drafts asked for)",
     404: "Not found (also someone else's draft)",
-    409: "Conflict: the username or email is already taken (register), or the article "
-    "was changed by someone else since its etag was read (reload and retry)",
+    409: "Conflict: the username or email is already taken (register, or a change of the "
+    "current user), or the article was changed by someone else since its etag was read "
+    "(reload and retry)",
     413: "Request body larger than the gateway's limit",
     429: "Too many failed logins for this account name, too many login requests "
     "(the gateway's limit, with Retry-After), or the service is at its bound of concurrent "
@@ -60,6 +61,7 @@ SEMANTICS: dict[str, Semantics] = {
     "blog.auth.v1.AuthService.RefreshToken": Semantics(200, "none", (401,)),
     "blog.auth.v1.AuthService.Logout": Semantics(204, "none", (401,)),
     "blog.auth.v1.AuthService.GetCurrentUser": Semantics(200, "required"),
+    "blog.auth.v1.AuthService.UpdateCurrentUser": Semantics(200, "required", (409,)),
     "blog.auth.v1.AuthService.DeleteCurrentUser": Semantics(204, "required"),
     "blog.articles.v1.ArticleService.ListArticles": Semantics(200, "optional", (403,)),
     "blog.articles.v1.ArticleService.GetArticle": Semantics(200, "optional", (404,)),
@@ -81,19 +83,22 @@ _WS = (
 )
 _NOT_BLANK = f"^[^\\u0000]*[^{_WS}\\u0000][^\\u0000]*$"
 _EMAIL_PART = f"[^@{_WS}\\u0000]+"
+# Registration's rules, for the current user's changes too.
+_EMAIL = {
+    "maxLength": 254,
+    "pattern": f"^[{_WS}]*{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}[{_WS}]*$",
+}
+_USERNAME = {"pattern": f"^[{_WS}]*[A-Za-z0-9_.-]{{3,50}}[{_WS}]*$"}
 _TITLE = {"minLength": 1, "maxLength": 200, "pattern": _NOT_BLANK}
 _CONTENT = {"minLength": 10, "pattern": _NO_NUL}
 _UUID = {"anyOf": [{"const": ""}, {"format": "uuid"}]}  # empty means none
 CONSTRAINTS: dict[str, dict[str, Any]] = {
     # The service strips surrounding white space from the email and username first.
-    "blog.auth.v1.RegisterRequest.email": {
-        "maxLength": 254,
-        "pattern": f"^[{_WS}]*{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}[{_WS}]*$",
-    },
-    "blog.auth.v1.RegisterRequest.username": {
-        "pattern": f"^[{_WS}]*[A-Za-z0-9_.-]{{3,50}}[{_WS}]*$"
-    },
+    "blog.auth.v1.RegisterRequest.email": _EMAIL,
+    "blog.auth.v1.RegisterRequest.username": _USERNAME,
     "blog.auth.v1.RegisterRequest.password": {"minLength": 8, "maxLength": 72, "pattern": _NO_NUL},
+    "blog.auth.v1.UpdateCurrentUserRequest.email": _EMAIL,
+    "blog.auth.v1.UpdateCurrentUserRequest.username": _USERNAME,
     "blog.auth.v1.RegisterRequest.request_id": _UUID,
     "blog.auth.v1.LoginRequest.username": {"pattern": _NOT_BLANK},
     "blog.auth.v1.LoginRequest.password": {"minLength": 1, "pattern": _NO_NUL},

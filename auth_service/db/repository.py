@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_, select, text
+from sqlalchemy import case, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +45,14 @@ def _user(row: Any) -> User:  # a Row with the _USER_COLUMNS
     return User(row.id, row.email, row.username, row.created_at, row.updated_at)
 
 
+def _raise_taken(detail: str) -> None:
+    """The domain error of a unique-index violation on the email or the username."""
+    if EMAIL_INDEX in detail:
+        raise EmailTakenError from None
+    if USERNAME_INDEX in detail:
+        raise UsernameTakenError from None
+
+
 class SqlUserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -64,12 +72,8 @@ class SqlUserRepository:
             async with self._session.begin_nested():  # a failed insert must not doom the unit
                 row = (await self._session.execute(statement)).one()
         except IntegrityError as exc:
-            detail = str(exc.orig)
-            if EMAIL_INDEX in detail:
-                raise EmailTakenError from None
-            if USERNAME_INDEX in detail:
-                raise UsernameTakenError from None
-            if REQUEST_ID_INDEX in detail:
+            _raise_taken(str(exc.orig))
+            if REQUEST_ID_INDEX in str(exc.orig):
                 raise RequestIdUsedError from None
             raise
         return _user(row)
@@ -94,6 +98,34 @@ class SqlUserRepository:
         statement = delete(users).where(users.c.id == user_id).returning(*_USER_COLUMNS)
         row = (await self._session.execute(statement)).first()
         return None if row is None else _user(row)
+
+    async def update(
+        self, user_id: int, username: str | None, email: str | None
+    ) -> tuple[User, User] | None:
+        """Change the fields given (None: unchanged); (before, after), or None with no user.
+
+        The row is locked first, so `before` is what this change replaced."""
+        locked = select(*_USER_COLUMNS).where(users.c.id == user_id).with_for_update()
+        row = (await self._session.execute(locked)).first()
+        if row is None:
+            return None
+        values = {"username": username, "email": email}
+        changes = {name: value for name, value in values.items() if value is not None}
+        if not changes:
+            return _user(row), _user(row)
+        statement = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values(**changes, updated_at=func.now())
+            .returning(*_USER_COLUMNS)
+        )
+        try:
+            async with self._session.begin_nested():  # a taken name must not doom the unit
+                updated = (await self._session.execute(statement)).one()
+        except IntegrityError as exc:
+            _raise_taken(str(exc.orig))
+            raise
+        return _user(row), _user(updated)
 
     async def find_credentials(self, name: str) -> StoredCredentials | None:
         """The account whose username or email is `name`, regardless of case."""

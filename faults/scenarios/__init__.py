@@ -20,6 +20,7 @@ from faults.scenarios import (
     etag_race,
     pg_freeze,
     pg_restart,
+    renames_chaos,
     sigterm_inflight,
 )
 
@@ -33,6 +34,7 @@ SCENARIOS: dict[str, Scenario] = {
     sigterm_inflight.NAME: sigterm_inflight.run,
     auth_cutoff.NAME: auth_cutoff.run,
     deletions_chaos.NAME: deletions_chaos.run,
+    renames_chaos.NAME: renames_chaos.run,
     email_race.NAME: email_race.run,
     etag_race.NAME: etag_race.run,
 }

@@ -76,7 +76,7 @@ async def test_a_client_cannot_shorten_the_services_deadline(raw, alice):
     [
         ("TRACE", "/articles", "GET, POST"),
         ("PUT", "/articles/1", "DELETE, GET, PATCH"),
-        ("POST", "/auth/me", "DELETE, GET"),
+        ("POST", "/auth/me", "DELETE, GET, PATCH"),
         ("FOO", "/auth/login", "POST"),
     ],
 )

@@ -109,3 +109,65 @@ async def test_a_consumer_killed_mid_stream_loses_and_duplicates_nothing(
         await scalar(articles_db, f"SELECT count(*) FROM deleted_users WHERE user_id {where}")  # noqa: S608
         == USERS
     )
+
+
+RENAMED_BASE = 1_650_000_000  # synthetic users of the rename crash, apart from the others
+RENAMED_USERS = 200
+ROUNDS = 3
+
+
+async def _renames(auth_db, articles_db) -> None:
+    """RENAMED_USERS created users with one article each, then ROUNDS renames of each."""
+    span = {"lo": RENAMED_BASE, "hi": RENAMED_BASE + RENAMED_USERS - 1}
+    series = " FROM generate_series(CAST(:lo AS int), CAST(:hi AS int)) AS id"
+    events = "INSERT INTO user_events (kind, user_id, username) SELECT "
+    await execute(auth_db, events + "'created', id, 'crash_r0_' || id" + series, **span)
+    await execute(
+        articles_db,
+        "INSERT INTO articles (title, content, published, author_id) "
+        "SELECT 'T', 'Renamed content', true, id" + series,
+        **span,
+    )
+    for round_ in range(1, ROUNDS + 1):
+        renamed = events + "'renamed', id, CAST(:prefix AS text) || id" + series
+        await execute(auth_db, renamed, prefix=f"crash_r{round_}_", **span)
+
+
+async def test_renames_under_kill_9_end_with_every_final_name(
+    database, auth_address, auth_db, articles_db
+):
+    start = await _cursor(articles_db)
+    await _renames(auth_db, articles_db)
+    head = await feed_head(auth_db)
+    process = _start(database.urls["articles"], auth_address)
+    try:
+
+        async def flowing() -> bool:
+            return await _cursor(articles_db) > start + 50
+
+        await eventually(flowing, within=20.0, step=0.005)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert await _cursor(articles_db) < head, "the consumer finished before it was killed"
+
+    process = _start(database.urls["articles"], auth_address)
+    try:
+
+        async def done() -> bool:
+            return await _cursor(articles_db) >= head
+
+        await eventually(done, within=60.0, step=0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+
+    wrong = (
+        "SELECT count(*) FROM articles a LEFT JOIN authors au ON au.user_id = a.author_id "
+        "WHERE a.author_id BETWEEN :lo AND :hi "
+        "AND au.username IS DISTINCT FROM 'crash_r' || :rounds || '_' || a.author_id"
+    )
+    span = {"lo": RENAMED_BASE, "hi": RENAMED_BASE + RENAMED_USERS - 1}
+    assert await scalar(articles_db, wrong, rounds=str(ROUNDS), **span) == 0

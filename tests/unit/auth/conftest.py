@@ -67,6 +67,27 @@ class FakeUsers:
         row = self.rows.pop(user_id, None)
         return row.user if row else None
 
+    async def update(
+        self, user_id: int, username: str | None, email: str | None
+    ) -> tuple[User, User] | None:
+        row = self.rows.get(user_id)
+        if row is None:
+            return None
+        for other in self.rows.values():
+            if other.user.id == user_id:
+                continue
+            if email is not None and other.user.email.lower() == email.lower():
+                raise EmailTakenError
+            if username is not None and other.user.username.lower() == username.lower():
+                raise UsernameTakenError
+        after = replace(
+            row.user,
+            username=row.user.username if username is None else username,
+            email=row.user.email if email is None else email,
+        )
+        self.rows[user_id] = replace(row, user=after)
+        return row.user, after
+
     async def find_credentials(self, name: str) -> StoredCredentials | None:
         for row in self.rows.values():
             if name.lower() in (row.user.email.lower(), row.user.username.lower()):

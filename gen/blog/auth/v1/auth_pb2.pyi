@@ -36,7 +36,9 @@ class _UserEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UserEve
     user held elsewhere should be deleted and their tokens refused.
     """
     USER_EVENT_KIND_RENAMED: _UserEventKind.ValueType  # 3
-    """Reserved for a later username change; `username` will be the new one."""
+    """The account's username changed; `username` is the new one. Events of one
+    user come in the order they happened, so the last one names the user.
+    """
 
 class UserEventKind(_UserEventKind, metaclass=_UserEventKindEnumTypeWrapper):
     """What happened to an account."""
@@ -50,7 +52,9 @@ USER_EVENT_KIND_DELETED: UserEventKind.ValueType  # 2
 user held elsewhere should be deleted and their tokens refused.
 """
 USER_EVENT_KIND_RENAMED: UserEventKind.ValueType  # 3
-"""Reserved for a later username change; `username` will be the new one."""
+"""The account's username changed; `username` is the new one. Events of one
+user come in the order they happened, so the last one names the user.
+"""
 Global___UserEventKind: _TypeAlias = UserEventKind  # noqa: Y015
 
 @_typing.final
@@ -409,6 +413,41 @@ class PublicKey(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PublicKey: _TypeAlias = PublicKey  # noqa: Y015
+
+@_typing.final
+class UpdateCurrentUserRequest(_message.Message):
+    """Input of UpdateCurrentUser; the user comes from the bearer token. Fields
+    left out keep their value.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    """The new username: 3-50 letters, digits, `_`, `.` or `-`; must not be taken."""
+    email: _builtins.str
+    """The new email address; must be a valid address not already registered."""
+    def __init__(
+        self,
+        *,
+        username: _builtins.str | None = ...,
+        email: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_username", b"_username", "email", b"email", "username", b"username"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_username", b"_username", "email", b"email", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__email: _TypeAlias = _typing.Literal["email"]  # noqa: Y015
+    _WhichOneofArgType__email: _TypeAlias = _typing.Literal["_email", b"_email"]  # noqa: Y015
+    _WhichOneofReturnType__username: _TypeAlias = _typing.Literal["username"]  # noqa: Y015
+    _WhichOneofArgType__username: _TypeAlias = _typing.Literal["_username", b"_username"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__email) -> _WhichOneofReturnType__email | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__username) -> _WhichOneofReturnType__username | None: ...
+
+Global___UpdateCurrentUserRequest: _TypeAlias = UpdateCurrentUserRequest  # noqa: Y015
 
 @_typing.final
 class DeleteCurrentUserRequest(_message.Message):

@@ -70,6 +70,11 @@ class AuthServiceStub:
                 request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.GetCurrentUserRequest.SerializeToString,
                 response_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.User.FromString,
                 _registered_method=True)
+        self.UpdateCurrentUser = channel.unary_unary(
+                '/blog.auth.v1.AuthService/UpdateCurrentUser',
+                request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.UpdateCurrentUserRequest.SerializeToString,
+                response_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.User.FromString,
+                _registered_method=True)
         self.BatchGetUsers = channel.unary_unary(
                 '/blog.auth.v1.AuthService/BatchGetUsers',
                 request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersRequest.SerializeToString,
@@ -159,6 +164,19 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateCurrentUser(self, request, context):
+        """Changes the username and/or the email of the bearer token's user: only
+        the fields sent change (an empty request changes nothing). The same rules
+        as Register: a taken username or email (compared case-insensitively, the
+        user's own excepted) answers ALREADY_EXISTS, an invalid one
+        INVALID_ARGUMENT. A new username reaches other services through
+        WatchUserEvents (USER_EVENT_KIND_RENAMED): the author name on the user's
+        articles follows within seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def BatchGetUsers(self, request, context):
         """Returns the users with the given ids, for other services. Ids with no
         user are left out of the answer. At most 100 ids per call.
@@ -231,6 +249,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
             'GetCurrentUser': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCurrentUser,
                     request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.GetCurrentUserRequest.FromString,
+                    response_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.User.SerializeToString,
+            ),
+            'UpdateCurrentUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCurrentUser,
+                    request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.UpdateCurrentUserRequest.FromString,
                     response_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.User.SerializeToString,
             ),
             'BatchGetUsers': grpc.unary_unary_rpc_method_handler(
@@ -420,6 +443,33 @@ class AuthService:
             target,
             '/blog.auth.v1.AuthService/GetCurrentUser',
             blog_dot_auth_dot_v1_dot_auth__pb2.GetCurrentUserRequest.SerializeToString,
+            blog_dot_auth_dot_v1_dot_auth__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCurrentUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/blog.auth.v1.AuthService/UpdateCurrentUser',
+            blog_dot_auth_dot_v1_dot_auth__pb2.UpdateCurrentUserRequest.SerializeToString,
             blog_dot_auth_dot_v1_dot_auth__pb2.User.FromString,
             options,
             channel_credentials,

@@ -73,6 +73,15 @@ class AuthServiceStub:
     """
     GetCurrentUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetCurrentUserRequest, _auth_pb2.User]
     """Returns the user the bearer token belongs to."""
+    UpdateCurrentUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.UpdateCurrentUserRequest, _auth_pb2.User]
+    """Changes the username and/or the email of the bearer token's user: only
+    the fields sent change (an empty request changes nothing). The same rules
+    as Register: a taken username or email (compared case-insensitively, the
+    user's own excepted) answers ALREADY_EXISTS, an invalid one
+    INVALID_ARGUMENT. A new username reaches other services through
+    WatchUserEvents (USER_EVENT_KIND_RENAMED): the author name on the user's
+    articles follows within seconds.
+    """
     BatchGetUsers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.BatchGetUsersRequest, _auth_pb2.BatchGetUsersResponse]
     """Returns the users with the given ids, for other services. Ids with no
     user are left out of the answer. At most 100 ids per call.
@@ -143,6 +152,15 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """
     GetCurrentUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetCurrentUserRequest, _auth_pb2.User]  # type: ignore[assignment]
     """Returns the user the bearer token belongs to."""
+    UpdateCurrentUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.UpdateCurrentUserRequest, _auth_pb2.User]  # type: ignore[assignment]
+    """Changes the username and/or the email of the bearer token's user: only
+    the fields sent change (an empty request changes nothing). The same rules
+    as Register: a taken username or email (compared case-insensitively, the
+    user's own excepted) answers ALREADY_EXISTS, an invalid one
+    INVALID_ARGUMENT. A new username reaches other services through
+    WatchUserEvents (USER_EVENT_KIND_RENAMED): the author name on the user's
+    articles follows within seconds.
+    """
     BatchGetUsers: _aio.UnaryUnaryMultiCallable[_auth_pb2.BatchGetUsersRequest, _auth_pb2.BatchGetUsersResponse]  # type: ignore[assignment]
     """Returns the users with the given ids, for other services. Ids with no
     user are left out of the answer. At most 100 ids per call.
@@ -246,6 +264,21 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.User, _abc.Awaitable[_auth_pb2.User]]:
         """Returns the user the bearer token belongs to."""
+
+    @_abc_1.abstractmethod
+    def UpdateCurrentUser(
+        self,
+        request: _auth_pb2.UpdateCurrentUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.User, _abc.Awaitable[_auth_pb2.User]]:
+        """Changes the username and/or the email of the bearer token's user: only
+        the fields sent change (an empty request changes nothing). The same rules
+        as Register: a taken username or email (compared case-insensitively, the
+        user's own excepted) answers ALREADY_EXISTS, an invalid one
+        INVALID_ARGUMENT. A new username reaches other services through
+        WatchUserEvents (USER_EVENT_KIND_RENAMED): the author name on the user's
+        articles follows within seconds.
+        """
 
     @_abc_1.abstractmethod
     def BatchGetUsers(
