@@ -16,14 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from article_service.db.batching import Batcher
 from article_service.db.driver import DriverConnection
-from article_service.db.statements import (
-    AUTHOR_NAMED,
-    GET_ARTICLE,
-    GET_ARTICLES,
-    article_of,
-    listing_for,
-    selected_for,
-)
+from article_service.db.filtered import AUTHOR_NAMED, selected_for
+from article_service.db.statements import GET_ARTICLE, GET_ARTICLES, article_of, listing_for
 from article_service.models import Article, Page, Selection
 
 
@@ -51,8 +45,12 @@ class ConnectionReader:
     async def list_selected(
         self, viewer: int | None, selection: Selection, page: Page
     ) -> list[Article]:
-        query, args = selected_for(viewer, selection, page)
-        return [article_of(r) for r in await self._connection.fetch(query.sql, *args)]
+        # A search may take two statements: the second only if the first fell short.
+        for query, args in selected_for(viewer, selection, page):
+            rows = await self._connection.fetch(query.sql, *args)
+            if len(rows) >= page.limit:
+                break
+        return [article_of(r) for r in rows]
 
     async def author_named(self, username: str) -> int | None:
         args = AUTHOR_NAMED.args(username=username)

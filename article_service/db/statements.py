@@ -19,13 +19,10 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
-    and_,
     any_,
     bindparam,
     exists,
-    func,
     insert,
-    literal_column,
     or_,
     select,
     tuple_,
@@ -34,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from article_service.db.tables import articles, authors, deleted_users
-from article_service.models import Article, Page, Selection
+from article_service.models import Article, Page
 
 # pg_advisory_xact_lock(int, int) namespace of the per-user locks ("auth" in ASCII).
 USER_LOCK_SPACE = int.from_bytes(b"auth", "big")
@@ -96,17 +93,20 @@ class Prepared:
         return [values[name] for name in self._names]
 
 
-def _listing(visible: Any, *, keyset: bool) -> Prepared:
-    """Newest first; with `keyset`, only what comes after ($after_created_at, $after_id) in
-    that order: a row comparison the (created_at, id) index answers by itself, so a deep
-    page costs what the first one does (skip, in contrast, walks every skipped row)."""
+# What comes after ($after_created_at, $after_id) in the listing order: a row comparison the
+# (created_at, id) index answers by itself, so a deep page costs what the first one does
+# (skip, in contrast, walks every skipped row).
+AFTER_POSITION = tuple_(articles.c.created_at, articles.c.id) < tuple_(
+    bindparam("after_created_at", type_=DateTime(timezone=True)),
+    bindparam("after_id", type_=Integer),
+)
+
+
+def newest_first(visible: Any, *, keyset: bool) -> Prepared:
+    """Newest first; with `keyset`, only what comes after the page token's position."""
     statement = with_author(articles).where(visible)
     if keyset:
-        after = tuple_(
-            bindparam("after_created_at", type_=DateTime(timezone=True)),
-            bindparam("after_id", type_=Integer),
-        )
-        statement = statement.where(tuple_(articles.c.created_at, articles.c.id) < after)
+        statement = statement.where(AFTER_POSITION)
     return Prepared(
         statement.order_by(articles.c.created_at.desc(), articles.c.id.desc())
         .offset(bindparam("skip", type_=Integer))
@@ -114,7 +114,7 @@ def _listing(visible: Any, *, keyset: bool) -> Prepared:
     )
 
 
-_VISIBLE_TO_VIEWER = or_(
+VISIBLE_TO_VIEWER = or_(
     articles.c.published, articles.c.author_id == bindparam("viewer", type_=Integer)
 )
 GET_ARTICLE = Prepared(with_author(articles).where(articles.c.id == bindparam("id", type_=Integer)))
@@ -124,64 +124,11 @@ GET_ARTICLES = Prepared(
 )
 # (viewer or not, page token or not) -> the statement
 LISTINGS = {
-    (False, False): _listing(articles.c.published, keyset=False),
-    (False, True): _listing(articles.c.published, keyset=True),
-    (True, False): _listing(_VISIBLE_TO_VIEWER, keyset=False),
-    (True, True): _listing(_VISIBLE_TO_VIEWER, keyset=True),
+    (False, False): newest_first(articles.c.published, keyset=False),
+    (False, True): newest_first(articles.c.published, keyset=True),
+    (True, False): newest_first(VISIBLE_TO_VIEWER, keyset=False),
+    (True, True): newest_first(VISIBLE_TO_VIEWER, keyset=True),
 }
-
-
-# The filtered listings (models.Selection). Whose articles: anyone's published ones, and
-# the viewer's drafts if there is a viewer (as above); one author's published ones; all of
-# one author's (their own drafts, asked for by the author).
-_AUTHOR = articles.c.author_id == bindparam("author_id", type_=Integer)
-_WHOSE = {
-    "published": articles.c.published,
-    "viewer": _VISIBLE_TO_VIEWER,
-    "author": and_(_AUTHOR, articles.c.published),
-    "author_all": _AUTHOR,
-}
-# The search: websearch_to_tsquery never fails on what a user types (quotes, operators,
-# punctuation), unlike to_tsquery; the `simple` configuration is the one the migration's
-# `search` column is made with (words as written, lower-cased: see 0004).
-_FOUND = articles.c.search.bool_op("@@")(
-    func.websearch_to_tsquery(literal_column("'simple'::regconfig"), bindparam("q", type_=Text))
-)
-# (whose, search or not, page token or not) -> the statement; newest first, like LISTINGS.
-SELECTED = {
-    (whose, search, keyset): _listing(and_(shown, _FOUND) if search else shown, keyset=keyset)
-    for whose, shown in _WHOSE.items()
-    for search in (False, True)
-    for keyset in (False, True)
-}
-# min(): one answer even if the feed has not yet told that an old holder of the name
-# changed it (usernames are unique at the auth service, not in this copy of them).
-AUTHOR_NAMED = Prepared(
-    select(func.min(authors.c.user_id)).where(
-        func.lower(authors.c.username) == func.lower(bindparam("username", type_=String))
-    )
-)
-
-
-def selected_for(
-    viewer: int | None, selection: Selection, page: Page
-) -> tuple[Prepared, list[Any]]:
-    """The statement of a filtered listing, and its arguments."""
-    if selection.author_id is not None:
-        whose = "author_all" if selection.drafts else "author"
-    else:
-        whose = "published" if viewer is None else "viewer"
-    after_created_at, after_id = page.after or (None, None)
-    query = SELECTED[whose, bool(selection.q), page.after is not None]
-    return query, query.args(
-        viewer=viewer,
-        author_id=selection.author_id,
-        q=selection.q,
-        after_created_at=after_created_at,
-        after_id=after_id,
-        skip=page.skip,
-        limit=page.limit,
-    )
 
 
 def listing_for(viewer: int | None, page: Page) -> tuple[Prepared, list[Any]]:

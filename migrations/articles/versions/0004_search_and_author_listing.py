@@ -7,7 +7,7 @@ alone, which it covers; lower(username) on authors, for `?author=`.
 
 The `simple` configuration: words as written, lower-cased, no stemming and no stop words.
 Articles are in any language, and `english` would stem every one as English (and drop
-"the", "will", "may"); with `simple` a search finds the words typed. Only the first 100,000
+"the", "will", "can"); with `simple` a search finds the words typed. Only the first 100,000
 characters of the content are indexed: a tsvector holds at most 1 MB, and a long enough
 body of distinct words would otherwise make its insert fail.
 

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from article_service.db import filtered
+from article_service.db.filtered import selected_for
 from article_service.db.readers import ConnectionReader
 from article_service.db.repositories import SqlAccountRepository
-from article_service.db.statements import selected_for
 from article_service.models import Article, NewArticle, Page, Selection
 
 from .helpers import add_article
@@ -108,9 +109,32 @@ async def test_authors_are_found_by_name_in_any_case(session, reader):
 
 async def test_the_author_listing_reads_its_index_in_order(session):
     await session.execute(text("SET LOCAL enable_seqscan = off"))
-    query, args = selected_for(None, Selection(author_id=AUTHOR), PAGE)
+    [(query, args)] = selected_for(None, Selection(author_id=AUTHOR), PAGE)
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     plan = "\n".join(r[0] for r in await raw.fetch("EXPLAIN " + query.sql, *args))
     assert "ix_articles_author_id_created_at_id" in plan
     assert "Sort" not in plan  # the index's order is the listing's
+
+
+async def test_a_search_beyond_the_newest_articles_asks_the_index(session, reader, monkeypatch):
+    monkeypatch.setattr(filtered, "RECENT", 2)  # the newest two hold no match
+    old = await _add(session, "Old axolotl", "An old article.")
+    older = await _add(session, "Older axolotl", "An older article.")
+    for n in range(3):
+        await _add(session, f"Recent {n}", "Newer articles.")
+    assert await _found(reader, "axolotl") == [older.id, old.id]
+    first = await reader.list_selected(None, Selection(q="axolotl"), Page(limit=1))
+    assert [a.id for a in first] == [older.id]
+    after = (first[0].created_at, first[0].id)
+    rest = await reader.list_selected(None, Selection(q="axolotl"), Page(limit=5, after=after))
+    assert [a.id for a in rest] == [old.id]
+
+
+async def test_a_search_the_newest_articles_fill_takes_one_statement(session, reader):
+    for n in range(3):
+        await _add(session, f"Common {n}", "Every one says pangolin.")
+    [(recent, args), _] = selected_for(None, Selection(q="pangolin"), Page(limit=3))
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert len(await raw.fetch(recent.sql, *args)) == 3  # a full page: the index not needed
