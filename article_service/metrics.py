@@ -13,7 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from article_service.auth_client import KeySource
 from article_service.errors import AuthUnavailableError
 from article_service.user_feed import UserFeedConsumer
-from svckit.metrics import Sampler
+from svckit.metrics import Sampler, counter_from_zero
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -30,13 +30,12 @@ class ArticleMetrics:
 
 @functools.cache
 def article_metrics() -> ArticleMetrics:
-    refreshes = Counter(
+    refreshes = counter_from_zero(
         "blog_articles_auth_key_refreshes",
         "Fetches of the auth service's public keys (on an unknown kid), by outcome.",
-        ["outcome"],
+        "outcome",
+        ("ok", "failed"),
     )
-    for outcome in ("ok", "failed"):
-        refreshes.labels(outcome)
     return ArticleMetrics(
         Gauge(
             "blog_articles_feed_consumer_active",

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, QueuePool
 
-from svckit.metrics import Sampler
+from svckit.metrics import Sampler, counter_from_zero
 from svckit.status import RichStatus
 
 # What a database error behind a call was, by SQLSTATE (or the Python error for no SQLSTATE).
@@ -38,11 +38,12 @@ class DatabaseMetrics:
 
 @functools.cache
 def database_metrics() -> DatabaseMetrics:
-    errors = Counter(
-        "blog_db_errors", "Database errors behind failed or refused calls, by kind.", ["kind"]
+    errors = counter_from_zero(
+        "blog_db_errors",
+        "Database errors behind failed or refused calls, by kind.",
+        "kind",
+        DB_ERROR_KINDS,
     )
-    for kind in DB_ERROR_KINDS:
-        errors.labels(kind)  # every kind exported from zero, so rate() sees the first one
     return DatabaseMetrics(
         Gauge(
             "blog_db_pool_in_use", "Pooled connections checked out.", multiprocess_mode="livesum"

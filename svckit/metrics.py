@@ -20,7 +20,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,15 @@ def grpc_metrics() -> GrpcMetrics:
             buckets=LATENCY_BUCKETS,
         ),
     )
+
+
+def counter_from_zero(name: str, documentation: str, label: str, values: Iterable[str]) -> Counter:
+    """A counter by one label with each of `values` exported from 0, so that rate() sees
+    the first increase (a series that appears at 1 has no rate)."""
+    counter = Counter(name, documentation, [label])
+    for value in values:
+        counter.labels(value)
+    return counter
 
 
 def _kind(handler: MethodHandler) -> str:
