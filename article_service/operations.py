@@ -72,13 +72,9 @@ class ArticleRepository(Protocol):
     async def get(self, article_id: int) -> Article | None: ...
 
     async def update_own(
-        self,
-        article_id: int,
-        author_id: int,
-        changes: ArticleChanges,
-        expected_version: int | None = None,
+        self, article_id: int, author_id: int, changes: ArticleChanges, version: int | None = None
     ) -> Article | None:
-        """Apply `changes` if `author_id` wrote the article and, when `expected_version` is
+        """Apply `changes` if `author_id` wrote the article and, when `version` is
         given, it is still at that version, in one statement (which also increments the
         version); else None."""
 
@@ -120,10 +116,7 @@ class Transaction(Protocol):
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
 
     async def commit(self) -> None: ...

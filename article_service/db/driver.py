@@ -50,10 +50,7 @@ class DriverConnection:
         return self._driver
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         # A call cancelled mid-statement (its deadline passed) or a driver failure leaves the
         # connection's protocol state unknown: it never goes back to the pool.
@@ -136,13 +133,10 @@ class DriverCreateUnit:
         return self
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._driver = None
-        await self._scope.__aexit__(exc_type, exc, tb)
+        await self._scope.__aexit__(kind, exc, tb)
 
     async def commit(self) -> None:
         assert self._driver is not None, "commit() outside `async with`"

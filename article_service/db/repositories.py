@@ -33,11 +33,7 @@ class SqlArticleRepository:
         return None if row is None else article_of(row)
 
     async def update_own(
-        self,
-        article_id: int,
-        author_id: int,
-        changes: ArticleChanges,
-        expected_version: int | None = None,
+        self, article_id: int, author_id: int, changes: ArticleChanges, version: int | None = None
     ) -> Article | None:
         values: dict[str, Any] = {"updated_at": func.now(), "version": articles.c.version + 1}
         if changes.title is not None:
@@ -51,8 +47,8 @@ class SqlArticleRepository:
             .where(articles.c.id == article_id, articles.c.author_id == author_id)
             .values(values)
         )
-        if expected_version is not None:
-            statement = statement.where(articles.c.version == expected_version)
+        if version is not None:
+            statement = statement.where(articles.c.version == version)
         row = (await self._session.execute(changed(statement))).one_or_none()
         return None if row is None else article_of(row)
 

@@ -85,16 +85,12 @@ class FakeArticleRepository(ArticleRepository, ArticleCreator, ArticleReader):
         return min(named, default=None)
 
     async def update_own(
-        self,
-        article_id: int,
-        author_id: int,
-        changes: ArticleChanges,
-        expected_version: int | None = None,
+        self, article_id: int, author_id: int, changes: ArticleChanges, version: int | None = None
     ) -> Article | None:
         found = self.rows.get(article_id)
         if found is None or found.author_id != author_id:
             return None
-        if expected_version is not None and found.version != expected_version:
+        if version is not None and found.version != version:
             return None
         sent = {k: v for k, v in dataclasses.asdict(changes).items() if v is not None}
         updated = dataclasses.replace(
@@ -171,10 +167,7 @@ class FakeUnitOfWork:
         return self
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.rollback()
 
