@@ -111,11 +111,12 @@ class TokenVerifier:
     """Turn a bearer token into the user id it was issued to, or raise NotAuthenticatedError.
 
     The check itself is svckit.tokens' rule, the one the auth service applies too. Tokens
-    of users in `refused` (deleted accounts) are refused like any other bad token. A
+    of users in `refused` (deleted accounts), and tokens whose epoch is below the user's
+    `epoch_floor` (issued before a password change), are refused like any other bad token. A
     verified token is remembered (up to `cache_size`, least recently used first out) until
     the rule would refuse it (`exp` plus the leeway), so a client reusing its token costs
-    one signature check, not one per call; `refused` and the expiry are still checked on
-    every call.
+    one signature check, not one per call; `refused`, the epoch floor and the expiry are
+    still checked on every call.
     """
 
     def __init__(
@@ -125,11 +126,13 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         refused: Container[int] = frozenset(),
+        epoch_floor: Callable[[int], int] = lambda user_id: 0,
         cache_size: int = 4096,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._rule = AccessTokenVerifier(keys.get, issuer=issuer, audience=audience)
         self._refused = refused
+        self._epoch_floor = epoch_floor
         self._cache_size = cache_size
         self._clock = clock
         self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
@@ -137,12 +140,10 @@ class TokenVerifier:
     async def user_id(self, token: str) -> int:
         known = self._verified.get(token)
         if known is not None:
-            user_id, valid_until = known
-            if self._clock() < valid_until:
+            if self._clock() < known.valid_until:
                 self._verified.move_to_end(token)
-                if user_id in self._refused:
-                    raise NotAuthenticatedError("deleted user")
-                return user_id
+                self._check_user(known)
+                return known.user_id
             del self._verified[token]
         verified = await self._verify(token)
         if self._cache_size > 0:
@@ -156,6 +157,11 @@ class TokenVerifier:
             verified = await self._rule.verify(token)  # AuthUnavailableError passes through
         except TokenRejectedError as exc:
             raise NotAuthenticatedError(exc.reason) from exc
+        self._check_user(verified)
+        return verified
+
+    def _check_user(self, verified: VerifiedToken) -> None:
         if verified.user_id in self._refused:
             raise NotAuthenticatedError("deleted user")
-        return verified
+        if verified.epoch < self._epoch_floor(verified.user_id):
+            raise NotAuthenticatedError("issued before the password changed")

@@ -111,6 +111,7 @@ class UserEventKind(Enum):
     CREATED = "created"
     DELETED = "deleted"
     RENAMED = "renamed"
+    TOKENS_REVOKED = "tokens_revoked"  # a password change: tokens below the epoch refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,7 @@ class UserEvent:
     user_id: int
     username: str
     occurred_at: datetime
+    token_epoch: int = 0  # the user's token epoch after the event
 
 
 # --- validation ---------------------------------------------------------------------

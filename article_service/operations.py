@@ -102,6 +102,12 @@ class AccountRepository(Protocol):
 
     async def save_author(self, user_id: int, username: str) -> None: ...
 
+    async def raise_token_epoch(self, user_id: int, epoch: int, seq: int) -> None:
+        """The user's tokens of a lower epoch are refused from now on (it never lowers)."""
+
+    async def token_epochs_after(self, seq: int) -> list[tuple[int, int, int]]:
+        """(user_id, epoch, seq) of epochs raised with a greater seq, in seq order."""
+
     async def remove_author(self, user_id: int) -> None: ...
 
     async def cursor(self, name: str) -> int:
@@ -297,6 +303,8 @@ async def apply_user_event(uow: UnitOfWork, consumer: str, event: UserEvent) -> 
             await uow.articles.delete_by_author(event.user_id)
             await uow.accounts.record_deleted(event.user_id, event.seq, event.occurred_at)
             await uow.accounts.remove_author(event.user_id)
+        elif event.kind is UserEventKind.TOKENS_REVOKED:
+            await uow.accounts.raise_token_epoch(event.user_id, event.token_epoch, event.seq)
         await uow.accounts.move_cursor(consumer, event.seq)
         await uow.commit()
     return True
@@ -310,3 +318,8 @@ async def read_cursor(uow: UnitOfWork, consumer: str) -> int:
 async def deleted_users_after(uow: UnitOfWork, seq: int) -> list[tuple[int, int]]:
     async with uow:
         return await uow.accounts.deleted_after(seq)
+
+
+async def token_epochs_after(uow: UnitOfWork, seq: int) -> list[tuple[int, int, int]]:
+    async with uow:
+        return await uow.accounts.token_epochs_after(seq)

@@ -27,6 +27,7 @@ from article_service.db.readers import BatchedReads
 from article_service.db.uow import SqlUnitOfWork
 from article_service.deleted_users import DeletedUsers
 from article_service.servicer import ArticleServicer
+from article_service.token_epochs import TokenEpochs
 from article_service.user_feed import LOCK_KEY, FeedTiming, UserFeedConsumer
 from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
@@ -49,6 +50,7 @@ class Running:
     health: health_aio.HealthServicer
     consumer: UserFeedConsumer
     deleted_users: DeletedUsers
+    token_epochs: TokenEpochs
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -103,10 +105,20 @@ async def running(
         lambda seq: operations.deleted_users_after(uow(), seq),
         interval=settings.deleted_users_refresh_seconds,
     )
-    tokens = TokenVerifier(
-        keys, issuer=settings.token_issuer, audience=settings.token_audience, refused=deleted
+    # Same cadence as deletions: both are refusals of tokens learnt from the feed.
+    epochs = TokenEpochs(
+        lambda seq: operations.token_epochs_after(uow(), seq),
+        interval=settings.deleted_users_refresh_seconds,
     )
-    consumer = _consumer(settings, channel, uow, deleted, tracer_of(traces, "article_service"))
+    tokens = TokenVerifier(
+        keys,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        refused=deleted,
+        epoch_floor=epochs.floor,
+    )
+    tracer = tracer_of(traces, "article_service")
+    consumer = _consumer(settings, channel, uow, (deleted, epochs), tracer)
     server = grpc.aio.server(
         interceptors=[
             *server_interceptors(traces),
@@ -141,16 +153,17 @@ async def running(
         server.add_insecure_port(f"{settings.host}:{settings.worker_base_port + worker_index}")
     tasks: list[asyncio.Task[None]] = []
     try:
-        await _load(deleted)
+        await _load(deleted, epochs)
         await server.start()
         tasks.append(
             asyncio.create_task(health.watch(health_servicer, [SERVICE_NAME], _probe(engine)))
         )
         tasks.append(asyncio.create_task(deleted.run()))
+        tasks.append(asyncio.create_task(epochs.run()))
         if settings.feed_consumer:
             tasks.append(asyncio.create_task(consumer.run()))
         tasks.append(asyncio.create_task(_sampler(engine, consumer).run()))
-        yield Running(port, server, health_servicer, consumer, deleted)
+        yield Running(port, server, health_servicer, consumer, deleted, epochs)
     finally:
         await _stop(tasks)
         await server.stop(settings.shutdown_grace_seconds)
@@ -162,7 +175,7 @@ def _consumer(
     settings: Settings,
     channel: grpc.aio.Channel,
     uow: Callable[[], SqlUnitOfWork],
-    deleted: DeletedUsers,
+    refusals: tuple[DeletedUsers, TokenEpochs],
     tracer: trace.Tracer | None = None,
 ) -> UserFeedConsumer:
     url = settings.database_url.get_secret_value()
@@ -175,16 +188,19 @@ def _consumer(
         channel,
         uow,
         lambda: try_advisory_lock(url, LOCK_KEY),
-        on_deleted=deleted.add,
+        on_deleted=refusals[0].add,
+        on_tokens_revoked=refusals[1].raise_to,
         timing=timing,
         tracer=tracer,
     )
 
 
-async def _load(deleted: DeletedUsers) -> None:
-    """Deleted users before the first call; if the database is away, the refresher retries."""
+async def _load(deleted: DeletedUsers, epochs: TokenEpochs) -> None:
+    """Deleted users and token epochs before the first call; if the database is away, the
+    refreshers retry."""
     try:
         await deleted.refresh()
+        await epochs.refresh()
     except Exception as exc:  # noqa: BLE001 - start anyway: health reports the database
         log.warning("deleted users not loaded", extra={"error": type(exc).__name__})
 

@@ -35,10 +35,12 @@ _KINDS = {
     auth_pb2.USER_EVENT_KIND_CREATED: UserEventKind.CREATED,
     auth_pb2.USER_EVENT_KIND_DELETED: UserEventKind.DELETED,
     auth_pb2.USER_EVENT_KIND_RENAMED: UserEventKind.RENAMED,
+    auth_pb2.USER_EVENT_KIND_TOKENS_REVOKED: UserEventKind.TOKENS_REVOKED,
 }
 
 TryLock = Callable[[], AbstractAsyncContextManager[HeldLock]]
 OnDeleted = Callable[[int, int], None]
+OnTokensRevoked = Callable[[int, int], None]  # user id, the new token epoch
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class UserFeedConsumer:
         try_lock: TryLock,
         *,
         on_deleted: OnDeleted,
+        on_tokens_revoked: OnTokensRevoked = lambda user_id, epoch: None,
         timing: FeedTiming = FeedTiming(),
         tracer: trace.Tracer | None = None,
     ) -> None:
@@ -77,6 +80,7 @@ class UserFeedConsumer:
         self._uow = uow
         self._try_lock = try_lock
         self._on_deleted = on_deleted
+        self._on_tokens_revoked = on_tokens_revoked
         self._timing = timing
         self._active = False
         self._cursor = 0
@@ -150,6 +154,8 @@ class UserFeedConsumer:
                 self.applied += 1
         if event.kind is UserEventKind.DELETED:
             self._on_deleted(event.user_id, event.seq)
+        elif event.kind is UserEventKind.TOKENS_REVOKED:
+            self._on_tokens_revoked(event.user_id, event.token_epoch)
         self._cursor, self._head = event.seq, max(head, event.seq)
         self._last_occurred = event.occurred_at
 
@@ -176,4 +182,5 @@ def _decode(message: auth_pb2.UserEvent) -> UserEvent:
         user_id=message.user_id,
         username=message.username,
         occurred_at=message.occurred_at.ToDatetime(UTC),
+        token_epoch=message.token_epoch,
     )

@@ -13,6 +13,7 @@
     │   ├── RefreshTokenExpiredError   its session's absolute lifetime is over
     │   ├── RefreshTokenRevokedError   logged out, revoked by reuse or a password change
     │   └── RefreshTokenReusedError    already exchanged: its whole session is now revoked
+    ├── WrongPasswordError         PERMISSION_DENIED (ChangePassword's current password)
     ├── TooManyAttemptsError       RESOURCE_EXHAUSTED
     ├── PasswordWorkBusyError      RESOURCE_EXHAUSTED (too many logins waiting for bcrypt)
     └── DatabaseUnavailableError   UNAVAILABLE, svckit.database's one message
@@ -72,6 +73,14 @@ class BadCredentialsError(AuthError):
 class InvalidTokenError(AuthError):
     code = grpc.StatusCode.UNAUTHENTICATED
     message = "Could not validate credentials"
+
+
+class WrongPasswordError(AuthError):
+    """The current password given to ChangePassword is wrong. Not UNAUTHENTICATED: the
+    bearer token is fine, and a client must not drop it."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    message = "Current password is incorrect"
 
 
 class RefreshTokenError(AuthError):

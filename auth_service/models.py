@@ -30,6 +30,21 @@ class User:
     username: str
     created_at: datetime
     updated_at: datetime
+    # Raised by each password change; access tokens carry the epoch they were issued in
+    # (the `tep` claim) and one below the user's is refused (svckit.tokens has the rule).
+    token_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class TokenSubject:
+    """Who a verified access token speaks for, and the token epoch it was issued in."""
+
+    user_id: int
+    epoch: int
+
+    def is_current_for(self, user: User) -> bool:
+        """False for a token issued before the user's last password change."""
+        return self.user_id == user.id and self.epoch >= user.token_epoch
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,12 @@ class IssuedToken:
 
 
 @dataclass(frozen=True)
+class PasswordChanged:
+    valid_after: datetime  # tokens issued before this are refused
+    token: IssuedToken  # a new pair, issued after it
+
+
+@dataclass(frozen=True)
 class PublicKey:
     kid: str
     algorithm: str
@@ -69,6 +90,7 @@ class UserEventKind(Enum):
     CREATED = "created"
     DELETED = "deleted"
     RENAMED = "renamed"
+    TOKENS_REVOKED = "tokens_revoked"  # a password change: `token_epoch` is the new floor
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,7 @@ class UserEvent:
     user_id: int
     username: str
     occurred_at: datetime
+    token_epoch: int = 0  # the user's token epoch after the event
 
 
 @dataclass(frozen=True)
@@ -129,6 +152,17 @@ def validate_update(username: str | None, email: str | None) -> None:
         {
             "username": None if username is None else _username_problem(username),
             "email": None if email is None else _email_problem(email),
+        }
+    )
+
+
+def validate_password_change(current_password: str, new_password: str) -> None:
+    _raise_if(
+        {
+            "current_password": "is required"
+            if not current_password
+            else _storable_problem(current_password),
+            "new_password": _password_problem(new_password),
         }
     )
 

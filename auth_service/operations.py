@@ -11,8 +11,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Protocol, Self
 
 from auth_service import models, sessions
 from auth_service.errors import (
@@ -20,73 +18,22 @@ from auth_service.errors import (
     BadCredentialsError,
     InvalidInputError,
     InvalidTokenError,
+    RefreshTokenInvalidError,
     RefreshTokenReusedError,
     TooManyAttemptsError,
+    WrongPasswordError,
 )
 from auth_service.models import (
     IssuedToken,
     NewUser,
     PublicKey,
     ThrottlePolicy,
+    TokenSubject,
     User,
     UserEvent,
     UserEventKind,
 )
-
-
-class UserRepository(Protocol):
-    async def add(
-        self, new: NewUser
-    ) -> User: ...  # EmailTakenError / UsernameTakenError when taken
-    async def get(self, user_id: int) -> User | None: ...
-    async def find_by_request_id(self, request_id: uuid.UUID) -> User | None: ...
-    async def get_many(self, user_ids: Sequence[int]) -> list[User]: ...
-    async def delete(self, user_id: int) -> User | None: ...
-    # (before, after), or None with no such user; EmailTakenError / UsernameTakenError
-    async def update(
-        self, user_id: int, username: str | None, email: str | None
-    ) -> tuple[User, User] | None: ...
-    async def find_credentials(self, name: str) -> models.StoredCredentials | None: ...
-
-
-class LoginFailureRepository(Protocol):
-    async def get(self, account: str) -> models.FailureRecord | None: ...
-    async def record_failure(self, account: str, now: datetime, policy: ThrottlePolicy) -> None: ...
-    async def clear(self, account: str) -> None: ...
-
-
-class UserEventRepository(Protocol):
-    async def append(self, kind: UserEventKind, user: User) -> None: ...
-    async def after(self, seq: int, limit: int) -> list[UserEvent]: ...
-    async def head(self) -> int: ...
-
-
-class UnitOfWork(Protocol):
-    @property
-    def users(self) -> UserRepository: ...
-    @property
-    def login_failures(self) -> LoginFailureRepository: ...
-    @property
-    def user_events(self) -> UserEventRepository: ...
-    @property
-    def refresh_tokens(self) -> sessions.RefreshTokenRepository: ...
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-    async def commit(self) -> None: ...
-
-
-class Hasher(Protocol):
-    async def hash(self, password: str) -> str: ...
-    async def verify(self, password: str, password_hash: str | None) -> bool: ...
-
-
-class Tokens(Protocol):
-    def issue(self, user_id: int, now: datetime | None = None) -> IssuedToken: ...
-    async def verify(self, token: str) -> int: ...
-
+from auth_service.ports import Hasher, Tokens, UnitOfWork
 
 # Waits until the feed should look for new events again; False when it should end instead.
 Idle = Callable[[], Awaitable[bool]]
@@ -117,6 +64,14 @@ def _with_refresh(
 ) -> IssuedToken:
     lifetime = int((refresh.expires_at - now).total_seconds())
     return replace(access, refresh_token=refresh.token, refresh_expires_in=max(lifetime, 0))
+
+
+def _current(subject: TokenSubject, user: User | None) -> User:
+    """The user, if the token still speaks for them: not deleted (None), and issued in
+    their current token epoch (not before a password change)."""
+    if user is None or not subject.is_current_for(user):
+        raise InvalidTokenError
+    return user
 
 
 def _repeat_of(earlier: User, email: str, username: str) -> User:
@@ -195,7 +150,7 @@ class AuthOperations:
                 uow.refresh_tokens, found.user.id, now, self._refresh_lifetime
             )
             await uow.commit()
-        return _with_refresh(self._tokens.issue(found.user.id, now), refresh, now)
+        return _with_refresh(self._issue(found.user, now), refresh, now)
 
     async def refresh(self, refresh_token: str) -> IssuedToken:
         """Rotate the refresh token: a new access token and the session's next refresh token."""
@@ -206,8 +161,11 @@ class AuthOperations:
             except RefreshTokenReusedError:
                 await uow.commit()  # the family's revocation must stand
                 raise
+            user = await uow.users.get(user_id)  # for its token epoch
+            if user is None:
+                raise RefreshTokenInvalidError
             await uow.commit()
-        return _with_refresh(self._tokens.issue(user_id, now), refresh, now)
+        return _with_refresh(self._issue(user, now), refresh, now)
 
     async def logout(self, refresh_token: str) -> None:
         """End the refresh token's session (its whole family)."""
@@ -216,50 +174,78 @@ class AuthOperations:
             await uow.commit()
 
     async def current_user(self, token: str | None) -> User:
-        if not token:
-            raise InvalidTokenError
-        user_id = await self._tokens.verify(token)
+        subject = await self._subject(token)
         async with self._uow() as uow:
-            user = await uow.users.get(user_id)
-        if user is None:
-            raise InvalidTokenError
-        return user
+            return _current(subject, await uow.users.get(subject.user_id))
 
     async def update_current_user(
         self, token: str | None, username: str | None, email: str | None
     ) -> User:
         """Change the fields given; a new username goes into the feed in the same transaction."""
-        user_id = await self._user_id(token)  # a bad token answers 401 before any 400
+        subject = await self._subject(token)  # a bad token answers 401 before any 400
         username = None if username is None else username.strip()
         email = None if email is None else email.strip()
         models.validate_update(username, email)
         async with self._uow() as uow:
-            changed = await uow.users.update(user_id, username, email)
-            if changed is None:
-                raise InvalidTokenError  # deleted meanwhile: the token speaks for nobody
+            changed = await uow.users.update(subject.user_id, username, email)
+            if changed is None or not subject.is_current_for(changed[0]):
+                raise InvalidTokenError  # deleted, or a password changed since: rolled back
             before, after = changed
             if after.username != before.username:
                 await uow.user_events.append(UserEventKind.RENAMED, after)
             await uow.commit()
         return after
 
-    async def _user_id(self, token: str | None) -> int:
+    async def change_password(
+        self, token: str | None, current_password: str, new_password: str
+    ) -> models.PasswordChanged:
+        """Replace the password given the current one and raise the user's token epoch, so
+        every token issued before is refused; revoke every session; record it in the feed;
+        and hand out a new pair. A wrong current password counts as a failed login."""
+        subject = await self._subject(token)
+        models.validate_password_change(current_password, new_password)
+        now = self._clock()
+        async with self._uow() as uow:
+            found = await uow.users.credentials_of(subject.user_id)
+            user = _current(subject, found.user if found else None)
+            stored_hash = found.password_hash if found else None
+            account = models.account_key(user.username)  # the throttle's key, as at login
+            if self._throttle.is_locked(await uow.login_failures.get(account), now):
+                raise TooManyAttemptsError
+        # bcrypt with no connection held, as in login.
+        if not await self._hasher.verify(current_password, stored_hash):
+            async with self._uow() as uow:
+                await uow.login_failures.record_failure(account, now, self._throttle)
+                await uow.commit()
+            raise WrongPasswordError
+        new_hash = await self._hasher.hash(new_password)
+        async with self._uow() as uow:
+            changed = await uow.users.change_password(user.id, new_hash, user.token_epoch)
+            if changed is None:
+                raise InvalidTokenError  # changed or deleted meanwhile: this token is stale
+            await uow.login_failures.clear(account)
+            await uow.refresh_tokens.revoke_user(user.id, now)
+            await uow.user_events.append(UserEventKind.TOKENS_REVOKED, changed)
+            refresh = await sessions.start(uow.refresh_tokens, user.id, now, self._refresh_lifetime)
+            await uow.commit()
+        return models.PasswordChanged(now, _with_refresh(self._issue(changed, now), refresh, now))
+
+    async def _subject(self, token: str | None) -> TokenSubject:
         if not token:
             raise InvalidTokenError
-        return await self._tokens.verify(token)
+        return await self._tokens.subject(token)
+
+    def _issue(self, user: User, now: datetime) -> IssuedToken:
+        return self._tokens.issue(user.id, now, user.token_epoch)
 
     async def delete_current_user(self, token: str | None) -> None:
         """Delete the token's account, record it in the feed and revoke its sessions, in one
         transaction."""
-        if not token:
-            raise InvalidTokenError
-        user_id = await self._tokens.verify(token)
+        subject = await self._subject(token)
         async with self._uow() as uow:
-            user = await uow.users.delete(user_id)
-            if user is None:
-                raise InvalidTokenError  # already deleted: the token speaks for nobody
+            user = _current(subject, await uow.users.delete(subject.user_id))  # else rolled back
             await uow.user_events.append(UserEventKind.DELETED, user)
-            await uow.refresh_tokens.revoke_user(user_id, self._clock())
+            await uow.refresh_tokens.revoke_user(user.id, self._clock())
             await uow.commit()
 
     async def user_events(self, after_seq: int) -> AsyncIterator[tuple[UserEvent, int]]:

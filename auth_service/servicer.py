@@ -24,6 +24,7 @@ _KINDS = {
     UserEventKind.CREATED: auth_pb2.USER_EVENT_KIND_CREATED,
     UserEventKind.DELETED: auth_pb2.USER_EVENT_KIND_DELETED,
     UserEventKind.RENAMED: auth_pb2.USER_EVENT_KIND_RENAMED,
+    UserEventKind.TOKENS_REVOKED: auth_pb2.USER_EVENT_KIND_TOKENS_REVOKED,
 }
 
 
@@ -72,6 +73,18 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         username = request.username if request.HasField("username") else None
         email = request.email if request.HasField("email") else None
         return _user(await self._ops.update_current_user(_bearer(context), username, email))
+
+    async def ChangePassword(  # noqa: N802
+        self, request: auth_pb2.ChangePasswordRequest, context: Context
+    ) -> auth_pb2.ChangePasswordResponse:
+        changed = await self._ops.change_password(
+            _bearer(context), request.current_password, request.new_password
+        )
+        valid_after = Timestamp()
+        valid_after.FromDatetime(changed.valid_after)
+        return auth_pb2.ChangePasswordResponse(
+            tokens_valid_after=valid_after, token=_token(changed.token)
+        )
 
     async def BatchGetUsers(  # noqa: N802
         self, request: auth_pb2.BatchGetUsersRequest, context: Context
@@ -158,4 +171,5 @@ def _event(event: UserEvent, head: int) -> auth_pb2.UserEvent:
         username=event.username,
         occurred_at=occurred,
         head_seq=head,
+        token_epoch=event.token_epoch,
     )

@@ -13,8 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auth_service.errors import InvalidTokenError
 from auth_service.keys import KeyRing
-from auth_service.models import IssuedToken
-from svckit.tokens import ALGORITHM, TOKEN_TYPE, AccessTokenVerifier, TokenRejectedError
+from auth_service.models import IssuedToken, TokenSubject
+from svckit.tokens import (
+    ALGORITHM,
+    EPOCH_CLAIM,
+    TOKEN_TYPE,
+    AccessTokenVerifier,
+    TokenRejectedError,
+)
 
 
 class TokenCodec:
@@ -27,7 +33,7 @@ class TokenCodec:
         self._ttl = ttl
         self._verifier = AccessTokenVerifier(self._public_key, issuer=issuer, audience=audience)
 
-    def issue(self, user_id: int, now: datetime | None = None) -> IssuedToken:
+    def issue(self, user_id: int, now: datetime | None = None, epoch: int = 0) -> IssuedToken:
         issued = now or datetime.now(UTC)
         claims = {
             "sub": str(user_id),
@@ -36,6 +42,7 @@ class TokenCodec:
             "iss": self._issuer,
             "aud": self._audience,
             "jti": secrets.token_urlsafe(16),
+            EPOCH_CLAIM: epoch,
         }
         headers = {"kid": self._keyring.active_kid, "typ": TOKEN_TYPE}
         token = jwt.encode(claims, self._keyring.signing_key, ALGORITHM, headers=headers)
@@ -43,11 +50,16 @@ class TokenCodec:
 
     async def verify(self, token: str) -> int:
         """The user id a valid token speaks for; InvalidTokenError for anything else."""
+        return (await self.subject(token)).user_id
+
+    async def subject(self, token: str) -> TokenSubject:
+        """The user and token epoch of a valid token; InvalidTokenError for anything else.
+        Whether the epoch is still the user's is for the caller, who reads the user."""
         try:
             verified = await self._verifier.verify(token)
         except TokenRejectedError as exc:
             raise InvalidTokenError from exc
-        return verified.user_id
+        return TokenSubject(verified.user_id, verified.epoch)
 
     async def _public_key(self, kid: str) -> Ed25519PublicKey | None:
         return self._keyring.public_keys.get(kid)

@@ -27,7 +27,8 @@ ERRORS = {
     401: "Missing, expired or invalid bearer token, or wrong credentials; for a refresh "
     "token: unknown, expired, revoked (logout, password change, deleted account), or already "
     "used (which revokes its whole session)",
-    403: "The caller is not the author (of the article, or of the drafts asked for)",
+    403: "The caller is not the author (of the article, or of the drafts asked for), or the "
+    "current password given to change it is wrong (which counts as a failed login)",
     404: "Not found (also someone else's draft)",
     409: "Conflict: the username or email is already taken (register, or a change of the "
     "current user), or the article was changed by someone else since its etag was read "
@@ -62,6 +63,7 @@ SEMANTICS: dict[str, Semantics] = {
     "blog.auth.v1.AuthService.Logout": Semantics(204, "none", (401,)),
     "blog.auth.v1.AuthService.GetCurrentUser": Semantics(200, "required"),
     "blog.auth.v1.AuthService.UpdateCurrentUser": Semantics(200, "required", (409,)),
+    "blog.auth.v1.AuthService.ChangePassword": Semantics(200, "required", (403,)),
     "blog.auth.v1.AuthService.DeleteCurrentUser": Semantics(204, "required"),
     "blog.articles.v1.ArticleService.ListArticles": Semantics(200, "optional", (403,)),
     "blog.articles.v1.ArticleService.GetArticle": Semantics(200, "optional", (404,)),
@@ -99,6 +101,12 @@ CONSTRAINTS: dict[str, dict[str, Any]] = {
     "blog.auth.v1.RegisterRequest.password": {"minLength": 8, "maxLength": 72, "pattern": _NO_NUL},
     "blog.auth.v1.UpdateCurrentUserRequest.email": _EMAIL,
     "blog.auth.v1.UpdateCurrentUserRequest.username": _USERNAME,
+    "blog.auth.v1.ChangePasswordRequest.current_password": {"minLength": 1, "pattern": _NO_NUL},
+    "blog.auth.v1.ChangePasswordRequest.new_password": {
+        "minLength": 8,
+        "maxLength": 72,
+        "pattern": _NO_NUL,
+    },
     "blog.auth.v1.RegisterRequest.request_id": _UUID,
     "blog.auth.v1.LoginRequest.username": {"pattern": _NOT_BLANK},
     "blog.auth.v1.LoginRequest.password": {"minLength": 1, "pattern": _NO_NUL},

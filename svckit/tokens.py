@@ -15,6 +15,12 @@ The rule (the RFC 9068 JWT access-token profile, pinned to what the auth service
   start failing), and because it is small next to a 30-minute lifetime. It is one constant
   so a token is valid at one service exactly when it is valid at the other.
 - `sub` is a user id: decimal digits, 1 to 2**31 - 1 (ids are int32).
+- `tep`, when present, is the user's token epoch when the token was issued: an integer
+  0 to 2**31 - 1 (absent: 0, as in tokens issued before epochs existed). A password change
+  raises the user's epoch; each service refuses a token whose epoch is below the user's
+  (the auth service from its users table, the others from the account feed). Epochs, not
+  an `iat` floor: `iat` is whole seconds, so a floor cannot tell a token issued just before
+  a change from one issued just after it in the same second; an epoch can.
 
 Each service maps `TokenRejectedError` to its own domain error; what else the key lookup raises
 (the auth service unreachable) passes through untouched.
@@ -32,6 +38,7 @@ ALGORITHM = "EdDSA"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ header issuers write, not a secret
 ACCEPTED_TYPES = frozenset({TOKEN_TYPE, "application/at+jwt"})
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+EPOCH_CLAIM = "tep"
 LEEWAY_SECONDS = 10
 MAX_USER_ID = 2**31 - 1
 
@@ -50,6 +57,7 @@ class TokenRejectedError(Exception):
 class VerifiedToken(NamedTuple):
     user_id: int
     valid_until: float  # exp + leeway, in seconds since the epoch: refused from then on
+    epoch: int = 0  # the user's token epoch when it was issued (the `tep` claim)
 
 
 class AccessTokenVerifier:
@@ -77,7 +85,8 @@ class AccessTokenVerifier:
         except jwt.PyJWTError as exc:
             raise TokenRejectedError(type(exc).__name__) from exc
         # pyjwt compares int(exp): the same cut-off here keeps caches agreeing with it.
-        return VerifiedToken(_subject(claims), int(claims["exp"]) + LEEWAY_SECONDS)
+        valid_until = int(claims["exp"]) + LEEWAY_SECONDS
+        return VerifiedToken(_subject(claims), valid_until, _epoch(claims))
 
 
 def _kid(token: str) -> str:
@@ -94,6 +103,14 @@ def _kid(token: str) -> str:
     if not isinstance(kid, str):
         raise TokenRejectedError("no kid")
     return kid
+
+
+def _epoch(claims: Mapping[str, Any]) -> int:
+    epoch = claims.get(EPOCH_CLAIM, 0)
+    # bool is an int in Python, never in JSON's sense of a number here.
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= MAX_USER_ID:
+        raise TokenRejectedError("epoch")
+    return epoch
 
 
 def _subject(claims: Mapping[str, Any]) -> int:

@@ -11,7 +11,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from article_service.db.statements import GET_ARTICLE, USER_LOCK_SPACE, article_of, changed
-from article_service.db.tables import articles, authors, deleted_users, event_cursor
+from article_service.db.tables import (
+    articles,
+    authors,
+    deleted_users,
+    event_cursor,
+    token_epochs,
+)
 from article_service.models import Article, ArticleChanges
 
 # The exclusive side of the author's lock (the creator takes it shared: see driver).
@@ -96,6 +102,23 @@ class SqlAccountRepository:
             index_elements=[authors.c.user_id], set_={"username": statement.excluded.username}
         )
         await self._session.execute(statement)
+
+    async def raise_token_epoch(self, user_id: int, epoch: int, seq: int) -> None:
+        statement = pg_insert(token_epochs).values(user_id=user_id, epoch=epoch, seq=seq)
+        statement = statement.on_conflict_do_update(
+            index_elements=[token_epochs.c.user_id],
+            set_={"epoch": statement.excluded.epoch, "seq": statement.excluded.seq},
+            where=token_epochs.c.epoch < statement.excluded.epoch,  # a replay never lowers it
+        )
+        await self._session.execute(statement)
+
+    async def token_epochs_after(self, seq: int) -> list[tuple[int, int, int]]:
+        statement = (
+            select(token_epochs.c.user_id, token_epochs.c.epoch, token_epochs.c.seq)
+            .where(token_epochs.c.seq > seq)
+            .order_by(token_epochs.c.seq)
+        )
+        return [(row.user_id, row.epoch, row.seq) for row in await self._session.execute(statement)]
 
     async def remove_author(self, user_id: int) -> None:
         await self._session.execute(delete(authors).where(authors.c.user_id == user_id))

@@ -95,6 +95,17 @@ deleted_users = Table(
     Index(None, "seq"),
 )
 
+# Users whose password changed, from the feed's "tokens_revoked" events: their access tokens
+# whose epoch (the `tep` claim) is below `epoch` are refused; `seq` lets workers reload.
+token_epochs = Table(
+    "token_epochs",
+    metadata,
+    Column("user_id", Integer, primary_key=True),
+    Column("epoch", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "seq"),
+)
+
 # How far each feed consumer got: the seq of the last event applied, moved in the same
 # transaction as the event's effects.
 event_cursor = Table(

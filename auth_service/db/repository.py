@@ -38,11 +38,12 @@ _USER_COLUMNS = (
     users.c.username,
     users.c.created_at,
     users.c.updated_at,
+    users.c.token_epoch,
 )
 
 
 def _user(row: Any) -> User:  # a Row with the _USER_COLUMNS
-    return User(row.id, row.email, row.username, row.created_at, row.updated_at)
+    return User(row.id, row.email, row.username, row.created_at, row.updated_at, row.token_epoch)
 
 
 def _raise_taken(detail: str) -> None:
@@ -127,6 +128,27 @@ class SqlUserRepository:
             raise
         return _user(row), _user(updated)
 
+    async def credentials_of(self, user_id: int) -> StoredCredentials | None:
+        statement = select(*_USER_COLUMNS, users.c.password_hash).where(users.c.id == user_id)
+        row = (await self._session.execute(statement)).first()
+        return None if row is None else StoredCredentials(_user(row), row.password_hash)
+
+    async def change_password(self, user_id: int, password_hash: str, epoch: int) -> User | None:
+        """Store the new hash and raise the token epoch, only if the epoch is still `epoch`
+        (else None: another change came first, or the user is gone)."""
+        statement = (
+            update(users)
+            .where(users.c.id == user_id, users.c.token_epoch == epoch)
+            .values(
+                password_hash=password_hash,
+                token_epoch=users.c.token_epoch + 1,
+                updated_at=func.now(),
+            )
+            .returning(*_USER_COLUMNS)
+        )
+        row = (await self._session.execute(statement)).first()
+        return None if row is None else _user(row)
+
     async def find_credentials(self, name: str) -> StoredCredentials | None:
         """The account whose username or email is `name`, regardless of case."""
         key = func.lower(name)
@@ -184,7 +206,12 @@ class SqlUserEventRepository:
         lock = text("SELECT pg_advisory_xact_lock(:key)")
         await self._session.execute(lock, {"key": OUTBOX_LOCK})
         await self._session.execute(
-            insert(user_events).values(kind=kind.value, user_id=user.id, username=user.username)
+            insert(user_events).values(
+                kind=kind.value,
+                user_id=user.id,
+                username=user.username,
+                token_epoch=user.token_epoch,
+            )
         )
 
     async def after(self, seq: int, limit: int) -> list[UserEvent]:
@@ -192,7 +219,14 @@ class SqlUserEventRepository:
             select(user_events).where(user_events.c.seq > seq).order_by(user_events.c.seq)
         ).limit(limit)
         return [
-            UserEvent(row.seq, UserEventKind(row.kind), row.user_id, row.username, row.occurred_at)
+            UserEvent(
+                row.seq,
+                UserEventKind(row.kind),
+                row.user_id,
+                row.username,
+                row.occurred_at,
+                row.token_epoch,
+            )
             for row in await self._session.execute(statement)
         ]
 

@@ -41,6 +41,8 @@ users = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # The client's idempotency key of the registration (RegisterRequest.request_id), if sent.
     Column("request_id", Uuid, nullable=True),
+    # Raised by each password change: access tokens of a lower epoch are refused.
+    Column("token_epoch", Integer, nullable=False, server_default=text("0")),
 )
 # Uniqueness regardless of case lives in the database, so concurrent registrations cannot race.
 EMAIL_INDEX = "uq_users_email_lower"
@@ -74,6 +76,8 @@ user_events = Table(
     Column("user_id", Integer, nullable=False),
     Column("username", String(50), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The user's token epoch after the event (what TOKENS_REVOKED tells consumers).
+    Column("token_epoch", Integer, nullable=False, server_default=text("0")),
 )
 # Refresh tokens: only a SHA-256 digest of each is kept (they are random, not passwords).
 # The tokens rotated from one login share a family_id and its absolute expires_at. Deleting

@@ -27,7 +27,7 @@ async def _scalar(url: str, sql: str) -> Any:
 async def test_upgrade_head_twice_changes_nothing(articles_url):
     await asyncio.to_thread(migrate.upgrade, "articles", articles_url)
     version = await _scalar(articles_url, "SELECT version_num FROM articles.alembic_version")
-    assert version == "0004"
+    assert version == "0005"
 
 
 async def test_downgrade_to_base_and_upgrade_again(articles_url):

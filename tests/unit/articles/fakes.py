@@ -119,6 +119,7 @@ class FakeAccountRepository(AccountRepository):
         self.deleted: dict[int, tuple[int, datetime]] = {}
         self.cursors: dict[str, int] = {}
         self.locked_for_deletion: list[int] = []
+        self.epochs: dict[int, tuple[int, int]] = {}  # user id -> (epoch, seq)
 
     async def lock_for_deletion(self, user_id: int) -> None:
         self.locked_for_deletion.append(user_id)
@@ -138,6 +139,14 @@ class FakeAccountRepository(AccountRepository):
 
     async def remove_author(self, user_id: int) -> None:
         self.authors.pop(user_id, None)
+
+    async def raise_token_epoch(self, user_id: int, epoch: int, seq: int) -> None:
+        if epoch > self.epochs.get(user_id, (0, 0))[0]:
+            self.epochs[user_id] = (epoch, seq)
+
+    async def token_epochs_after(self, seq: int) -> list[tuple[int, int, int]]:
+        found = [(user_id, e, s) for user_id, (e, s) in self.epochs.items() if s > seq]
+        return sorted(found, key=lambda item: item[2])
 
     async def cursor(self, name: str) -> int:
         return self.cursors.get(name, 0)
@@ -167,7 +176,10 @@ class FakeUnitOfWork:
         return self
 
     async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.rollback()
 

@@ -88,6 +88,17 @@ class FakeUsers:
         self.rows[user_id] = replace(row, user=after)
         return row.user, after
 
+    async def credentials_of(self, user_id: int) -> StoredCredentials | None:
+        return self.rows.get(user_id)
+
+    async def change_password(self, user_id: int, password_hash: str, epoch: int) -> User | None:
+        row = self.rows.get(user_id)
+        if row is None or row.user.token_epoch != epoch:
+            return None
+        user = replace(row.user, token_epoch=epoch + 1)
+        self.rows[user_id] = StoredCredentials(user, password_hash)
+        return user
+
     async def find_credentials(self, name: str) -> StoredCredentials | None:
         for row in self.rows.values():
             if name.lower() in (row.user.email.lower(), row.user.username.lower()):
@@ -118,7 +129,8 @@ class FakeUserEvents:
         self.rows: list[UserEvent] = []
 
     async def append(self, kind: UserEventKind, user: User) -> None:
-        self.rows.append(UserEvent(len(self.rows) + 1, kind, user.id, user.username, T0))
+        event = UserEvent(len(self.rows) + 1, kind, user.id, user.username, T0, user.token_epoch)
+        self.rows.append(event)
 
     async def after(self, seq: int, limit: int) -> list[UserEvent]:
         return [event for event in self.rows if event.seq > seq][:limit]

@@ -57,7 +57,7 @@ async def test_a_verified_token_is_valid_until_exp_plus_the_leeway(keyring: KeyR
     exp = int(time.time()) + 60
     verifier = AccessTokenVerifier(Lookups(keyring), issuer=ISSUER, audience=AUDIENCE)
     verified = await verifier.verify(_sign(keyring, exp=exp))
-    assert verified == (7, exp + LEEWAY_SECONDS)
+    assert verified == (7, exp + LEEWAY_SECONDS, 0)  # no `tep` claim: epoch 0
 
 
 @pytest.mark.parametrize(
@@ -166,3 +166,16 @@ async def test_both_services_give_the_same_verdict(
     token = _sign(keyring, header=header, **signed)
     assert await _auth_verdict(keyring, token) == user_id
     assert await _article_verdict(keyring, token) == user_id
+
+
+@pytest.mark.parametrize(("tep", "epoch"), [(0, 0), (3, 3), (2**31 - 1, 2**31 - 1)])
+async def test_the_token_epoch_claim_is_read(keyring: KeyRing, tep: int, epoch: int) -> None:
+    verifier = AccessTokenVerifier(Lookups(keyring), issuer=ISSUER, audience=AUDIENCE)
+    assert (await verifier.verify(_sign(keyring, tep=tep))).epoch == epoch
+
+
+@pytest.mark.parametrize("tep", [-1, 2**31, "3", True, 1.5, None])
+async def test_a_malformed_token_epoch_is_refused(keyring: KeyRing, tep: Any) -> None:
+    verifier = AccessTokenVerifier(Lookups(keyring), issuer=ISSUER, audience=AUDIENCE)
+    with pytest.raises(TokenRejectedError):
+        await verifier.verify(_sign(keyring, tep=tep))

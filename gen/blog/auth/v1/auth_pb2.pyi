@@ -39,6 +39,11 @@ class _UserEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UserEve
     """The account's username changed; `username` is the new one. Events of one
     user come in the order they happened, so the last one names the user.
     """
+    USER_EVENT_KIND_TOKENS_REVOKED: _UserEventKind.ValueType  # 4
+    """The user's access tokens issued before this event must be refused (the
+    password changed): those whose `tep` claim (the user's token epoch when
+    the token was issued; absent means 0) is below `token_epoch`.
+    """
 
 class UserEventKind(_UserEventKind, metaclass=_UserEventKindEnumTypeWrapper):
     """What happened to an account."""
@@ -54,6 +59,11 @@ user held elsewhere should be deleted and their tokens refused.
 USER_EVENT_KIND_RENAMED: UserEventKind.ValueType  # 3
 """The account's username changed; `username` is the new one. Events of one
 user come in the order they happened, so the last one names the user.
+"""
+USER_EVENT_KIND_TOKENS_REVOKED: UserEventKind.ValueType  # 4
+"""The user's access tokens issued before this event must be refused (the
+password changed): those whose `tep` claim (the user's token epoch when
+the token was issued; absent means 0) is below `token_epoch`.
 """
 Global___UserEventKind: _TypeAlias = UserEventKind  # noqa: Y015
 
@@ -450,6 +460,64 @@ class UpdateCurrentUserRequest(_message.Message):
 Global___UpdateCurrentUserRequest: _TypeAlias = UpdateCurrentUserRequest  # noqa: Y015
 
 @_typing.final
+class ChangePasswordRequest(_message.Message):
+    """Input of ChangePassword; the user comes from the bearer token."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    NEW_PASSWORD_FIELD_NUMBER: _builtins.int
+    current_password: _builtins.str
+    """The password the account has now."""
+    new_password: _builtins.str
+    """The new password: at least 8 characters and at most 72 bytes in UTF-8."""
+    def __init__(
+        self,
+        *,
+        current_password: _builtins.str = ...,
+        new_password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_password", b"current_password", "new_password", b"new_password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangePasswordRequest: _TypeAlias = ChangePasswordRequest  # noqa: Y015
+
+@_typing.final
+class ChangePasswordResponse(_message.Message):
+    """Output of ChangePassword."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKENS_VALID_AFTER_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tokens_valid_after(self) -> _timestamp_pb2.Timestamp:
+        """When the password changed. Access tokens issued before it are refused
+        by every service from then on; `token` and those issued later are not.
+        """
+
+    @_builtins.property
+    def token(self) -> Global___AccessToken:
+        """A new access token and refresh token, issued after the change."""
+
+    def __init__(
+        self,
+        *,
+        tokens_valid_after: _timestamp_pb2.Timestamp | None = ...,
+        token: Global___AccessToken | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["token", b"token", "tokens_valid_after", b"tokens_valid_after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token", "tokens_valid_after", b"tokens_valid_after"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangePasswordResponse: _TypeAlias = ChangePasswordResponse  # noqa: Y015
+
+@_typing.final
 class DeleteCurrentUserRequest(_message.Message):
     """Input of DeleteCurrentUser; the user comes from the bearer token."""
 
@@ -502,6 +570,7 @@ class UserEvent(_message.Message):
     USERNAME_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     HEAD_SEQ_FIELD_NUMBER: _builtins.int
+    TOKEN_EPOCH_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Position in the feed: unique, increasing in the order events were
     committed. Resume with it as `after_seq`.
@@ -516,6 +585,10 @@ class UserEvent(_message.Message):
     """The greatest seq in the feed when this event was sent, so a consumer can
     tell how many events it is behind (head_seq - seq).
     """
+    token_epoch: _builtins.int
+    """The user's token epoch after the event: access tokens with a lower `tep`
+    claim are refused (see USER_EVENT_KIND_TOKENS_REVOKED; it only grows).
+    """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
         """When it happened."""
@@ -529,10 +602,11 @@ class UserEvent(_message.Message):
         username: _builtins.str = ...,
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         head_seq: _builtins.int = ...,
+        token_epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_seq", b"head_seq", "kind", b"kind", "occurred_at", b"occurred_at", "seq", b"seq", "user_id", b"user_id", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_seq", b"head_seq", "kind", b"kind", "occurred_at", b"occurred_at", "seq", b"seq", "token_epoch", b"token_epoch", "user_id", b"user_id", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

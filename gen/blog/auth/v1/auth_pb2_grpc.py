@@ -75,6 +75,11 @@ class AuthServiceStub:
                 request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.UpdateCurrentUserRequest.SerializeToString,
                 response_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.User.FromString,
                 _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/blog.auth.v1.AuthService/ChangePassword',
+                request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
         self.BatchGetUsers = channel.unary_unary(
                 '/blog.auth.v1.AuthService/BatchGetUsers',
                 request_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersRequest.SerializeToString,
@@ -177,6 +182,21 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangePassword(self, request, context):
+        """Changes the password of the bearer token's user, given the current one.
+        Every access token issued to the user before the change is refused from
+        then on by every service (they learn it from WatchUserEvents,
+        USER_EVENT_KIND_TOKENS_REVOKED, within seconds; the auth service at
+        once), and every refresh token is revoked. The answer carries a new
+        access and refresh token, so the client stays logged in. A wrong current
+        password answers PERMISSION_DENIED and counts as a failed login for the
+        login throttle (too many: RESOURCE_EXHAUSTED); an invalid new password
+        answers INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def BatchGetUsers(self, request, context):
         """Returns the users with the given ids, for other services. Ids with no
         user are left out of the answer. At most 100 ids per call.
@@ -255,6 +275,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.UpdateCurrentUser,
                     request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.UpdateCurrentUserRequest.FromString,
                     response_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.User.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=blog_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=blog_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString,
             ),
             'BatchGetUsers': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchGetUsers,
@@ -471,6 +496,33 @@ class AuthService:
             '/blog.auth.v1.AuthService/UpdateCurrentUser',
             blog_dot_auth_dot_v1_dot_auth__pb2.UpdateCurrentUserRequest.SerializeToString,
             blog_dot_auth_dot_v1_dot_auth__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/blog.auth.v1.AuthService/ChangePassword',
+            blog_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+            blog_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,17 @@ class AuthServiceStub:
     WatchUserEvents (USER_EVENT_KIND_RENAMED): the author name on the user's
     articles follows within seconds.
     """
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ChangePasswordRequest, _auth_pb2.ChangePasswordResponse]
+    """Changes the password of the bearer token's user, given the current one.
+    Every access token issued to the user before the change is refused from
+    then on by every service (they learn it from WatchUserEvents,
+    USER_EVENT_KIND_TOKENS_REVOKED, within seconds; the auth service at
+    once), and every refresh token is revoked. The answer carries a new
+    access and refresh token, so the client stays logged in. A wrong current
+    password answers PERMISSION_DENIED and counts as a failed login for the
+    login throttle (too many: RESOURCE_EXHAUSTED); an invalid new password
+    answers INVALID_ARGUMENT.
+    """
     BatchGetUsers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.BatchGetUsersRequest, _auth_pb2.BatchGetUsersResponse]
     """Returns the users with the given ids, for other services. Ids with no
     user are left out of the answer. At most 100 ids per call.
@@ -160,6 +171,17 @@ class AuthServiceAsyncStub(AuthServiceStub):
     INVALID_ARGUMENT. A new username reaches other services through
     WatchUserEvents (USER_EVENT_KIND_RENAMED): the author name on the user's
     articles follows within seconds.
+    """
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_auth_pb2.ChangePasswordRequest, _auth_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """Changes the password of the bearer token's user, given the current one.
+    Every access token issued to the user before the change is refused from
+    then on by every service (they learn it from WatchUserEvents,
+    USER_EVENT_KIND_TOKENS_REVOKED, within seconds; the auth service at
+    once), and every refresh token is revoked. The answer carries a new
+    access and refresh token, so the client stays logged in. A wrong current
+    password answers PERMISSION_DENIED and counts as a failed login for the
+    login throttle (too many: RESOURCE_EXHAUSTED); an invalid new password
+    answers INVALID_ARGUMENT.
     """
     BatchGetUsers: _aio.UnaryUnaryMultiCallable[_auth_pb2.BatchGetUsersRequest, _auth_pb2.BatchGetUsersResponse]  # type: ignore[assignment]
     """Returns the users with the given ids, for other services. Ids with no
@@ -278,6 +300,23 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         INVALID_ARGUMENT. A new username reaches other services through
         WatchUserEvents (USER_EVENT_KIND_RENAMED): the author name on the user's
         articles follows within seconds.
+        """
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _auth_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ChangePasswordResponse, _abc.Awaitable[_auth_pb2.ChangePasswordResponse]]:
+        """Changes the password of the bearer token's user, given the current one.
+        Every access token issued to the user before the change is refused from
+        then on by every service (they learn it from WatchUserEvents,
+        USER_EVENT_KIND_TOKENS_REVOKED, within seconds; the auth service at
+        once), and every refresh token is revoked. The answer carries a new
+        access and refresh token, so the client stays logged in. A wrong current
+        password answers PERMISSION_DENIED and counts as a failed login for the
+        login throttle (too many: RESOURCE_EXHAUSTED); an invalid new password
+        answers INVALID_ARGUMENT.
         """
 
     @_abc_1.abstractmethod
