@@ -48,7 +48,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def LoginWithForm(  # noqa: N802
         self, request: auth_pb2.LoginWithFormRequest, context: Context
     ) -> auth_pb2.AccessToken:
-        username, password = parse_login_body(request.form.content_type, request.form.data)
+        fields = parse_form(request.form.content_type, request.form.data)
+        if fields.get("grant_type") == "refresh_token":  # OAuth2's refresh at its token endpoint
+            return _token(await self._ops.refresh(_required(fields, "refresh_token")[0]))
+        username, password = _required(fields, "username", "password")
         return _token(await self._ops.login(username, password))
 
     async def RefreshToken(  # noqa: N802
@@ -120,6 +123,12 @@ def _bearer(context: Context) -> str | None:
 
 def parse_login_body(content_type: str, data: bytes) -> tuple[str, str]:
     """username and password from an OAuth2 password form or a JSON object."""
+    username, password = _required(parse_form(content_type, data), "username", "password")
+    return username, password
+
+
+def parse_form(content_type: str, data: bytes) -> dict[str, object]:
+    """The fields of an OAuth2 form (application/x-www-form-urlencoded) or a JSON object."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     try:
         text = data.decode("utf-8")
@@ -132,14 +141,20 @@ def parse_login_body(content_type: str, data: bytes) -> tuple[str, str]:
             raise InvalidInputError([("form", f"content type must be {FORM_TYPE} or {JSON_TYPE}")])
     except (UnicodeDecodeError, ValueError):
         raise InvalidInputError([("form", "body is not valid UTF-8 form data or JSON")]) from None
+    return dict(fields)
+
+
+def _required(fields: dict[str, object], *names: str) -> list[str]:
+    """The named fields' values; INVALID_ARGUMENT naming each one missing or not text."""
+    values = [fields.get(name) for name in names]
     missing = [
         (name, "is required")
-        for name in ("username", "password")
-        if not isinstance(fields.get(name), str) or not fields[name]
+        for name, value in zip(names, values, strict=True)
+        if not isinstance(value, str) or not value
     ]
     if missing:
         raise InvalidInputError(missing)
-    return fields["username"], fields["password"]
+    return [str(value) for value in values]
 
 
 def _user(user: User) -> auth_pb2.User:

@@ -64,3 +64,12 @@ async def test_deleting_the_account_revokes_its_refresh_tokens(http):
     reply = await _refresh(http, login["refresh_token"])
     assert reply.status_code == 401
     assert "revoked" in reply.json()["message"]
+
+
+async def test_the_login_endpoint_takes_the_oauth2_refresh_token_grant(http):
+    login = await _login(http, "e2e_grant")
+    form = {"grant_type": "refresh_token", "refresh_token": login["refresh_token"]}
+    reply = await http.post("/auth/login", data=form)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["refresh_token"] != login["refresh_token"]
+    assert (await http.post("/auth/login", data=form)).status_code == 401  # used up

@@ -199,7 +199,10 @@ def test_writes_that_create_or_delete_carry_their_rest_code_for_the_lua_filter(c
         "^/articles/[^/]+/?$": {"DELETE": "204"},  # PATCH keeps its 200
         "^/auth/register/?$": {"POST": "201"},
         "^/auth/login/?$": None,
-        "^/auth/me/?$": {"DELETE": "204"},
+        "^/auth/me/?$": {"DELETE": "204"},  # PATCH keeps its 200
+        "^/auth/me/password/?$": None,
+        "^/auth/refresh/?$": None,
+        "^/auth/logout/?$": {"POST": "204"},
     }
 
 

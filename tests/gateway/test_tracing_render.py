@@ -47,7 +47,7 @@ def test_a_collector_turns_on_envoys_opentelemetry_tracer(descriptors, tmp_path)
     operations = {r["decorator"]["operation"] for r in host["routes"] if "decorator" in r}
     # Span names are route templates, never a request's own path (which holds ids).
     assert {"GET /articles/{id}", "POST /articles", "POST /auth/login"} <= operations
-    assert all("{" in op or op.count("/") <= 2 for op in operations)
+    assert not any(char.isdigit() for op in operations for char in op)  # ids are numbers
 
 
 @pytest.mark.parametrize("endpoint", ["collector", "https://c:4317", "c:0", "c:99999", "a/b:1"])

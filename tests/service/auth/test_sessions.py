@@ -8,6 +8,7 @@ from typing import TypeAlias
 import grpc
 import pytest
 from blog.auth.v1 import auth_pb2, auth_pb2_grpc
+from google.api import httpbody_pb2
 
 from .conftest import PASSWORD
 
@@ -87,3 +88,20 @@ async def test_deleting_the_account_revokes_its_refresh_tokens(stub: Stub) -> No
         metadata=(("authorization", f"Bearer {login.access_token}"),),
     )
     assert "revoked" in await _refused(stub, login.refresh_token)
+
+
+async def test_the_login_form_takes_the_oauth2_refresh_grant(stub: Stub) -> None:
+    login = await _session(stub, "svc_grant")
+    body = f"grant_type=refresh_token&refresh_token={login.refresh_token}".encode()
+    form = httpbody_pb2.HttpBody(content_type="application/x-www-form-urlencoded", data=body)
+    renewed = await stub.LoginWithForm(auth_pb2.LoginWithFormRequest(form=form))
+    assert renewed.refresh_token not in ("", login.refresh_token)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # the old one is used up
+        await stub.LoginWithForm(auth_pb2.LoginWithFormRequest(form=form))
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    missing = httpbody_pb2.HttpBody(
+        content_type="application/x-www-form-urlencoded", data=b"grant_type=refresh_token"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.LoginWithForm(auth_pb2.LoginWithFormRequest(form=missing))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -131,7 +131,9 @@ class AuthServiceServicer:
     def LoginWithForm(self, request, context):
         """The HTTP form of Login: accepts the OAuth2 password form
         (application/x-www-form-urlencoded with `username` and `password`) or the
-        same two fields as JSON. Same answers as Login.
+        same two fields as JSON. Same answers as Login. As an OAuth2 token
+        endpoint it also takes `grant_type=refresh_token` with `refresh_token`
+        (form or JSON), answered as RefreshToken.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

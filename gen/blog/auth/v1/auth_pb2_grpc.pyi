@@ -52,7 +52,9 @@ class AuthServiceStub:
     LoginWithForm: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LoginWithFormRequest, _auth_pb2.AccessToken]
     """The HTTP form of Login: accepts the OAuth2 password form
     (application/x-www-form-urlencoded with `username` and `password`) or the
-    same two fields as JSON. Same answers as Login.
+    same two fields as JSON. Same answers as Login. As an OAuth2 token
+    endpoint it also takes `grant_type=refresh_token` with `refresh_token`
+    (form or JSON), answered as RefreshToken.
     """
     RefreshToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RefreshTokenRequest, _auth_pb2.AccessToken]
     """Exchanges a refresh token for a new access token and a new refresh token
@@ -142,7 +144,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
     LoginWithForm: _aio.UnaryUnaryMultiCallable[_auth_pb2.LoginWithFormRequest, _auth_pb2.AccessToken]  # type: ignore[assignment]
     """The HTTP form of Login: accepts the OAuth2 password form
     (application/x-www-form-urlencoded with `username` and `password`) or the
-    same two fields as JSON. Same answers as Login.
+    same two fields as JSON. Same answers as Login. As an OAuth2 token
+    endpoint it also takes `grant_type=refresh_token` with `refresh_token`
+    (form or JSON), answered as RefreshToken.
     """
     RefreshToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.RefreshTokenRequest, _auth_pb2.AccessToken]  # type: ignore[assignment]
     """Exchanges a refresh token for a new access token and a new refresh token
@@ -247,7 +251,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_auth_pb2.AccessToken, _abc.Awaitable[_auth_pb2.AccessToken]]:
         """The HTTP form of Login: accepts the OAuth2 password form
         (application/x-www-form-urlencoded with `username` and `password`) or the
-        same two fields as JSON. Same answers as Login.
+        same two fields as JSON. Same answers as Login. As an OAuth2 token
+        endpoint it also takes `grant_type=refresh_token` with `refresh_token`
+        (form or JSON), answered as RefreshToken.
         """
 
     @_abc_1.abstractmethod
