@@ -357,7 +357,7 @@ async def test_an_oversized_body_is_a_413_even_when_streamed_in_chunks(raw, gate
         ("PROPFIND", "/articles"),
         ("CONNECT", "/articles"),
         ("DELETE", "/articles"),
-        ("PATCH", "/auth/me"),
+        ("PUT", "/auth/me"),  # PATCH is UpdateCurrentUser now
     ],
 )
 async def test_an_unknown_method_is_a_4xx(raw, alice, method, path):
