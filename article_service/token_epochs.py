@@ -8,11 +8,10 @@ one it saw. The process that applies a "tokens_revoked" event raises it at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from svckit.cancellation import stop_if_cancelled
+from svckit.cancellation import refresh_forever
 
 log = logging.getLogger("article_service.token_epochs")
 
@@ -44,14 +43,4 @@ class TokenEpochs:
 
     async def run(self) -> None:
         """Refresh forever; a failed refresh is logged once and retried."""
-        failing = False
-        while True:
-            stop_if_cancelled()
-            try:
-                await self.refresh()
-                failing = False
-            except Exception as exc:  # noqa: BLE001 - the database may be away for a while
-                if not failing:
-                    log.warning("token epochs not refreshed", extra={"error": type(exc).__name__})
-                failing = True
-            await asyncio.sleep(self._interval)
+        await refresh_forever(self.refresh, interval=self._interval, what="token epochs", log=log)
