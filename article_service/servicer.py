@@ -10,7 +10,7 @@ import grpc
 from blog.articles.v1 import articles_pb2, articles_pb2_grpc
 from google.protobuf import empty_pb2
 
-from article_service import operations
+from article_service import listing, operations
 from article_service.auth_client import TokenVerifier
 from article_service.errors import NotAuthenticatedError
 from article_service.models import NO_FILTER, Article, ArticleChanges, ListFilter, NewArticle
@@ -42,12 +42,12 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
     ) -> articles_pb2.ListArticlesResponse:
         caller = await self._reader(context)
         limit = request.limit if request.HasField("limit") else None
-        listing = await operations.list_page(
+        page = await listing.list_page(
             self._articles, caller, request.skip, limit, request.page_token, _filter(request)
         )
-        response = articles_pb2.ListArticlesResponse(next_page_token=listing.next_page_token)
+        response = articles_pb2.ListArticlesResponse(next_page_token=page.next_page_token)
         add = response.articles.add  # built in place: no Article made and then copied in
-        for article in listing.articles:
+        for article in page.articles:
             add(**_fields(article))
         return response
 

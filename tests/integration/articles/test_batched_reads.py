@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from article_service import operations
+from article_service import listing, operations
 from article_service.db.driver import DriverCreateUnit
 from article_service.db.readers import BatchedReads, DriverReader
 from article_service.db.uow import SqlUnitOfWork
@@ -89,8 +89,8 @@ async def test_a_get_after_an_update_sees_the_update(engine, reads, articles):
 
 async def test_identical_listings_share_a_statement_and_different_ones_do_not(reads, articles):
     listings = await asyncio.gather(
-        *(operations.list_page(reads, None, 0, 3) for _ in range(6)),
-        operations.list_page(reads, AUTHOR, 0, 3),
+        *(listing.list_page(reads, None, 0, 3) for _ in range(6)),
+        listing.list_page(reads, AUTHOR, 0, 3),
     )
     anonymous, author = listings[:6], listings[6]
     assert all(page == anonymous[0] for page in anonymous)
@@ -106,7 +106,7 @@ async def test_the_plain_reader_answers_what_the_batched_one_does(engine, reads,
         assert await operations.get_article(plain, AUTHOR, article.id) == article
         assert await operations.get_article(reads, AUTHOR, article.id) == article
     for viewer in (None, AUTHOR):
-        expected = await operations.list_page(reads, viewer, 0, 3)
-        assert await operations.list_page(plain, viewer, 0, 3) == expected
+        expected = await listing.list_page(reads, viewer, 0, 3)
+        assert await listing.list_page(plain, viewer, 0, 3) == expected
     with pytest.raises(ArticleNotFoundError):
         await operations.get_article(plain, READER, articles[2].id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from article_service import operations
+from article_service import listing, operations
 from article_service.errors import InvalidInputError, NotAuthenticatedError, NotAuthorError
 from article_service.models import Article, ListFilter, NewArticle
 
@@ -29,8 +29,8 @@ async def _create(
 
 
 async def _ids(uow: FakeUnitOfWork, caller: int | None, wanted: ListFilter) -> list[int]:
-    listing = await operations.list_page(uow.articles, caller, 0, None, "", wanted)
-    return [a.id for a in listing.articles]
+    page = await listing.list_page(uow.articles, caller, 0, None, "", wanted)
+    return [a.id for a in page.articles]
 
 
 def _fields(exc_info: pytest.ExceptionInfo[InvalidInputError]) -> set[str]:
@@ -119,7 +119,7 @@ async def test_page_tokens_follow_a_filtered_listing_to_its_end(uow):
     seen: list[int] = []
     token = ""
     while True:
-        page = await operations.list_page(uow.articles, None, 0, 2, token, wanted)
+        page = await listing.list_page(uow.articles, None, 0, 2, token, wanted)
         seen += [a.id for a in page.articles]
         token = page.next_page_token
         if not token:
@@ -140,8 +140,8 @@ async def test_page_tokens_follow_a_filtered_listing_to_its_end(uow):
 async def test_a_token_made_for_one_filter_is_refused_for_another(uow, made_with, used_with):
     for n in range(3):
         await _create(uow, ALICE, title=f"tulips {n}")
-    first = await operations.list_page(uow.articles, ALICE, 0, 1, "", made_with)
+    first = await listing.list_page(uow.articles, ALICE, 0, 1, "", made_with)
     assert first.next_page_token
     with pytest.raises(InvalidInputError) as exc_info:
-        await operations.list_page(uow.articles, ALICE, 0, 1, first.next_page_token, used_with)
+        await listing.list_page(uow.articles, ALICE, 0, 1, first.next_page_token, used_with)
     assert _fields(exc_info) == {"page_token"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from article_service import operations
+from article_service import listing, operations
 from article_service.errors import (
     ArticleNotFoundError,
     ConcurrentChangeError,
@@ -86,22 +86,22 @@ async def test_list_shows_published_and_own_drafts_newest_first(uow):
     mine = await _create(uow)
     bobs_draft = await _create(uow, author=BOB)
     bobs_public = await _create(uow, author=BOB, published=True)
-    listed = (await operations.list_page(uow.articles, ALICE, 0, None)).articles
+    listed = (await listing.list_page(uow.articles, ALICE, 0, None)).articles
     assert [a.id for a in listed] == [bobs_public.id, mine.id]
-    anonymous = (await operations.list_page(uow.articles, None, 0, None)).articles
+    anonymous = (await listing.list_page(uow.articles, None, 0, None)).articles
     assert bobs_draft.id not in [a.id for a in anonymous]
 
 
 async def test_list_defaults_to_a_hundred_articles(uow):
     for _ in range(105):
         await _create(uow, published=True)
-    first = await operations.list_page(uow.articles, None, 0, None)
+    first = await listing.list_page(uow.articles, None, 0, None)
     assert len(first.articles) == 100
-    rest = await operations.list_page(uow.articles, None, 0, None, first.next_page_token)
+    rest = await listing.list_page(uow.articles, None, 0, None, first.next_page_token)
     assert len(rest.articles) == 5
     assert rest.next_page_token == ""  # the last page says so
     assert {a.id for a in first.articles}.isdisjoint(a.id for a in rest.articles)
-    assert len((await operations.list_page(uow.articles, None, 100, None)).articles) == 5
+    assert len((await listing.list_page(uow.articles, None, 100, None)).articles) == 5
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ async def test_list_defaults_to_a_hundred_articles(uow):
 )
 async def test_list_rejects_out_of_range_paging(uow, skip, limit, field):
     with pytest.raises(InvalidInputError) as exc_info:
-        await operations.list_page(uow.articles, None, skip, limit)
+        await listing.list_page(uow.articles, None, skip, limit)
     assert _fields(exc_info) == {field}
 
 
