@@ -43,6 +43,10 @@ SCALED = {
     "peer GET /articles/?limit=20 @200",
     "gRPC ListArticles skip=100 @200",
     "gRPC ListArticles page_token at 100 @200",
+    # bench.filters: search and the author filter, at the large scale only
+    "REST GET /articles/?q=, 1 match @200",
+    "REST GET /articles/?q=, every article @200",
+    "REST GET /articles/?author_id= @200",
 }
 
 
