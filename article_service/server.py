@@ -53,8 +53,9 @@ class Running:
     token_epochs: TokenEpochs
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+def create_engine(settings: Settings, traces: Tracing | None = None) -> AsyncEngine:
+    """The service's pool; its statements traced when `traces` is given."""
+    engine = create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=settings.db_pool_size,
         # A fixed pool: overflow connections are closed as soon as they come back, so under
@@ -64,6 +65,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         connect_args=asyncpg_connect_args(settings.db_statement_timeout_seconds),
     )
+    trace_statements(engine, traces)
+    return engine
 
 
 AUTH_CHANNEL_OPTIONS = [
@@ -83,8 +86,7 @@ async def running(
     settings: Settings, worker_index: int = 0, traces: Tracing | None = None
 ) -> AsyncIterator[Running]:
     """Build and start the server; on exit stop it and release the channel and engine."""
-    engine = create_engine(settings)
-    trace_statements(engine, traces)
+    engine = create_engine(settings, traces)
     # gRPC's reconnect backoff grows to 2 minutes by default; capped, a restarted auth
     # service is seen again within seconds (new signing keys, the user feed).
     channel = grpc.aio.insecure_channel(

@@ -45,8 +45,9 @@ class Running:
     port: int  # the shared port actually bound (useful when configured as 0)
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+def create_engine(settings: Settings, traces: Tracing | None = None) -> AsyncEngine:
+    """The service's pool; its statements traced when `traces` is given."""
+    engine = create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=settings.db_pool_size,
         pool_pre_ping=True,  # connections die when the database restarts
@@ -54,6 +55,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         connect_args=asyncpg_connect_args(settings.db_statement_timeout_seconds),
     )
+    trace_statements(engine, traces)
+    return engine
 
 
 class _DrainingHealth(health_aio.HealthServicer):
@@ -138,8 +141,7 @@ async def running(
     settings: Settings, worker_index: int = 0, traces: Tracing | None = None
 ) -> AsyncIterator[Running]:
     """A started server for `settings`; stopped, with its engine disposed, on exit."""
-    engine = create_engine(settings)
-    trace_statements(engine, traces)
+    engine = create_engine(settings, traces)
     draining = asyncio.Event()
     sampler = Sampler()
     watch_pool(engine, sampler)
