@@ -33,6 +33,7 @@ from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
 from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
+from svckit.interceptors import chained
 from svckit.metrics import Sampler, metrics_interceptors
 from svckit.tracing import Tracing, tracer_of
 from svckit.tracing_grpc import channel_interceptors, server_interceptors
@@ -122,11 +123,11 @@ async def running(
     tracer = tracer_of(traces, "article_service")
     consumer = _consumer(settings, channel, uow, (deleted, epochs), tracer)
     server = grpc.aio.server(
-        interceptors=[
+        interceptors=chained(
             *server_interceptors(traces),
             *metrics_interceptors(settings.metrics_port != 0),
             CallInterceptor(counting_errors(errors.to_status, {})),
-        ],
+        ),
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )

@@ -29,6 +29,7 @@ from svckit import health, lifecycle
 from svckit.calls import CallInterceptor
 from svckit.database import asyncpg_connect_args
 from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
+from svckit.interceptors import chained
 from svckit.metrics import Sampler, metrics_interceptors
 from svckit.tokens import ALGORITHM
 from svckit.tracing import Tracing
@@ -114,11 +115,11 @@ def _create_server(
 ) -> tuple[grpc.aio.Server, health_aio.HealthServicer]:
     reuse_port = 1 if settings.workers > 1 else 0
     server = grpc.aio.server(
-        interceptors=[
+        interceptors=chained(
             *server_interceptors(traces),
             *metrics_interceptors(settings.metrics_port != 0),
             CallInterceptor(counting_errors(errors.to_status, auth_metrics.counted_errors())),
-        ],
+        ),
         options=[
             ("grpc.so_reuseport", reuse_port),
             # Accept the article service's keepalive pings on the long user-feed stream, and

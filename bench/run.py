@@ -69,7 +69,8 @@ def measure(
     chosen = h1_load if target.http1 else load
     if target.streams is not None:  # one connection, this many streams
         chosen = replace(chosen, connections=1, streams=target.streams)
-    marker = str(env.data_dir)
+    # The server's command line names its pgdata (as root, not under the bench's data dir).
+    marker = str(env.stack.postgres.pgdata)
     before = cpu.snapshot(env.pids, marker)
     result = tools.h2load(
         h2load,

@@ -137,8 +137,8 @@ class MetricsInterceptor(WrappingInterceptor):
         )
 
 
-def metrics_interceptors(enabled: bool) -> list[grpc.aio.ServerInterceptor]:
-    """The interceptors a server lists for metrics: none when they are off (port 0)."""
+def metrics_interceptors(enabled: bool) -> list[WrappingInterceptor]:
+    """The interceptors a server chains for metrics: none when they are off (port 0)."""
     return [MetricsInterceptor()] if enabled else []
 
 

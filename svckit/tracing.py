@@ -156,9 +156,15 @@ def tracer_of(tracing: Tracing | None, name: str) -> trace.Tracer:
 
 
 class TraceIds(logging.Filter):
-    """Adds the current span's trace_id and span_id (lowercase hex, as W3C writes them)."""
+    """Adds the current span's trace_id and span_id (lowercase hex, as W3C writes them).
+
+    A call line meets it twice (its logger's filter, then the root handler's); the second
+    time it is already joined and left alone.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if "span_id" in record.__dict__:
+            return True
         context = trace.get_current_span().get_span_context()
         if context.is_valid:
             record.trace_id = format(context.trace_id, "032x")

@@ -114,8 +114,8 @@ class ServerSpans(WrappingInterceptor):
         return call
 
 
-def server_interceptors(tracing: Tracing | None) -> list[grpc.aio.ServerInterceptor]:
-    """What goes first in a server's interceptor list: nothing when tracing is off."""
+def server_interceptors(tracing: Tracing | None) -> list[WrappingInterceptor]:
+    """What goes first in a server's interceptor chain: nothing when tracing is off."""
     if tracing is None:
         return []
     return [ServerSpans(tracing.tracer("svckit.grpc"))]
