@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from article_service import page_tokens
-from bench import cpu, filters, report, seed, tools
+from bench import cpu, filters, report, seed, side_by_side, tools
 from bench import tracing as traced_rows
 from bench.environment import Environment
 from bench.targets import (
@@ -271,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         targets, runs, plans = measure_everything(
             env, args, lambda target: measure(target, env, load, h1_load, h2load)
         )
+        side = side_by_side.measure(h2load, targets, args.rounds, load, env.workdir)
     finally:
         env.close()
         if not args.keep:
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": round(time.monotonic() - started, 1),
         "load_avg_1m_start_end": f"{load_before:.1f}/{os.getloadavg()[0]:.1f}",
     }
-    text = report.markdown(rows, settings) + traced_rows.overhead(runs)
+    text = report.markdown(rows, settings) + traced_rows.overhead(runs) + side_by_side.report(side)
     print("\n" + text)
     write_results(args, rows, settings, text, plans)
     return 0

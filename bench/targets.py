@@ -45,6 +45,7 @@ class Target:
     workers: tuple[int, ...] = ()
     streams: int | None = None  # concurrent streams in all, when not the run's usual load
     writes: str | None = None  # "ours" or "peer": whose created articles to drop after it
+    service_pid: int | None = None  # a service serving this row alone (its CPU, side by side)
 
 
 def framed(message: Message) -> bytes:

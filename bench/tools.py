@@ -81,19 +81,23 @@ def h2load(
     body: Path | None = None,
     headers: dict[str, str] | None = None,
     http1: bool = False,
+    rate: int | None = None,
+    tag: str = "requests",
 ) -> Measured:
     """Run h2load; throughput from its summary, latency percentiles from its log.
 
     `addresses` holds, for each address, the URLs asked for there in turn. With several
     addresses, one h2load per address runs at the same time with an equal share of the
-    connections and requests: what a balancer in front of per-worker ports does.
+    connections and requests: what a balancer in front of per-worker ports does. `rate`
+    holds the whole run to that many requests a second; `tag` names its request logs (runs
+    side by side need their own).
     """
     share = len(addresses)
     connections = max(1, load.connections // share)
     requests = max(1, load.requests // share)
     runs = []
     for index, urls in enumerate(addresses):
-        log = workdir / f"h2load-requests-{index}.log"
+        log = workdir / f"h2load-{tag}-{index}.log"
         log.unlink(missing_ok=True)
         argv = [binary, "-t", "1", "-c", str(connections), f"--log-file={log}"]
         if load.duration is not None:
@@ -101,6 +105,8 @@ def h2load(
         else:
             argv += ["-n", str(requests)]
         argv += ["-m", "1", "--h1"] if http1 else ["-m", str(load.streams)]
+        if rate is not None:  # h2load's --rps is per connection
+            argv.append(f"--rps={max(1, rate // (share * connections))}")
         if body is not None:
             argv += ["-d", str(body)]
         for name, value in (headers or {}).items():

@@ -11,6 +11,7 @@ traceparent, so each is a root: the ratio sampler decides, as Envoy would at the
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -28,14 +29,21 @@ UNTRACED = "gRPC GetArticle"
 # The control: a service started exactly as the others, without an OTLP endpoint and with
 # metrics off, so each ratio compares one feature alone (not how the process was started).
 CONTROL = "gRPC GetArticle, metrics and tracing off"
+# A second control, started the same way: its ratio to the first is the method's own noise,
+# the floor under which no other row's difference means anything.
+AGAIN = "gRPC GetArticle, metrics and tracing off, again"
 METRICS = "gRPC GetArticle, metrics on"
+TRACED_1 = "gRPC GetArticle, traced 1%"
 # Row name -> OTEL_TRACES_SAMPLER_ARG (parentbased_traceidratio); None: no endpoint.
 SAMPLED: dict[str, str | None] = {
     CONTROL: None,
     METRICS: None,
+    TRACED_1: "0.01",
+    AGAIN: None,
     "gRPC GetArticle, traced 100%": "1",
-    "gRPC GetArticle, traced 1%": "0.01",
 }
+# The issue's targets: the share of GetArticle throughput each feature may cost.
+TARGETS = {METRICS: 0.05, TRACED_1: 0.05}
 
 
 def _service_env(env: Environment, name: str, port: int, sink: int, metrics: int) -> dict[str, str]:
@@ -95,6 +103,7 @@ def targets(env: Environment, rows: list[Target], only: str) -> list[Target]:
                 url=untraced.url.replace(env.articles_target, own[0], 1),
                 workers=tuple(port + 1 + i for i in range(workers)),
                 peer=None,
+                service_pid=process.pid,
             )
         )
     if sink.poll() is not None:
@@ -102,27 +111,81 @@ def targets(env: Environment, rows: list[Target], only: str) -> list[Target]:
     return started
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(lower quartile, median, upper quartile): the middle half of the rounds."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    low, middle, high = statistics.quantiles(values, n=4, method="inclusive")
+    return low, middle, high
+
+
+def _paired(
+    off: list[tools.Measured], row: list[tools.Measured]
+) -> tuple[list[float], list[float]]:
+    """Per round, the row against the control measured in that same round: (throughput
+    ratios, ratios of the article service's CPU per request)."""
+    rps = [r.rps / o.rps for o, r in zip(off, row, strict=False) if o.rps > 0]
+    cpu = [
+        r.cpu_ms["articles"] / o.cpu_ms["articles"]
+        for o, r in zip(off, row, strict=False)
+        if o.cpu_ms.get("articles") and r.cpu_ms.get("articles")
+    ]
+    return rps, cpu
+
+
+def _spread(ratios: list[float], *, cost: bool) -> str:
+    """`ratios` as a median with its middle half, e.g. "0.981 (0.962..0.998)"; as a change
+    in percent (+2.1% (+0.4%..+3.9%)) when `cost`."""
+    if not ratios:
+        return "-"
+    low, middle, high = _quartiles(ratios)
+    if cost:
+        return f"{middle - 1:+.1%} ({low - 1:+.1%}..{high - 1:+.1%})"
+    return f"{middle:.3f} ({low:.3f}..{high:.3f})"
+
+
+def _verdict(name: str, rps: list[float], floor: float | None) -> str:
+    target = TARGETS.get(name)
+    if target is None or not rps:
+        return "-"
+    cost = 1 - _quartiles(rps)[1]
+    verdict = "met" if cost < target else "missed"
+    if floor is not None and abs(cost) <= floor:
+        verdict += ", within the noise"
+    return f"{cost:.1%} cost, under {target:.0%}: {verdict}"
 
 
 def overhead(runs: dict[str, list[tools.Measured]]) -> str:
-    """Each metrics or traced row's median throughput as a ratio of the control's."""
+    """Each row against the control, round by round (rows of one round ran minutes apart at
+    most, and the order alternates), as medians with the middle half of the rounds."""
     off = runs.get(CONTROL)
+    if not off:
+        return ""
+    again = runs.get(AGAIN)
+    floor = None
+    if again:  # the control against itself: how far apart two identical services measure
+        floor = abs(1 - _quartiles(_paired(off, again)[0])[1])
     lines = []
     for name in SAMPLED:
-        traced = runs.get(name) if name != CONTROL else None
-        if not off or not traced:
+        row = runs.get(name) if name != CONTROL else None
+        if not row:
             continue
-        ratio = _median([m.rps for m in traced]) / _median([m.rps for m in off])
-        lines.append(f"- {name}: {ratio:.3f} of {CONTROL!r} ({1 - ratio:.1%} cost)")
+        rps, cpu = _paired(off, row)
+        lines.append(
+            f"| {name.removeprefix('gRPC GetArticle, ')} | {_spread(rps, cost=False)} "
+            f"| {_spread(cpu, cost=True)} | {_verdict(name, rps, floor)} | {len(rps)} |"
+        )
     if not lines:
         return ""
-    return (
-        "\nMetrics and tracing overhead, GetArticle throughput (same run, medians):\n"
-        + "\n".join(lines)
+    return "\n".join(
+        [
+            "",
+            f"Metrics and tracing overhead on GetArticle, each row against {CONTROL!r} "
+            "measured in the same round (median, and the middle half of the rounds):",
+            "",
+            "| row | throughput vs off | article service CPU per request vs off "
+            "| target | rounds |",
+            "| --- | --- | --- | --- | --- |",
+            *lines,
+        ]
     )

@@ -17,7 +17,8 @@ ROWS = {
     "gRPC GetArticle",
     "gRPC ListArticles (20)",
     "gRPC CreateArticle",
-    "gRPC GetArticle, metrics and tracing off",  # bench.tracing: the control of the next three
+    "gRPC GetArticle, metrics and tracing off",  # bench.tracing: the control of the next four
+    "gRPC GetArticle, metrics and tracing off, again",  # the method's own noise
     "gRPC GetArticle, metrics on",
     "gRPC GetArticle, traced 100%",
     "gRPC GetArticle, traced 1%",
@@ -78,5 +79,11 @@ def test_bench_smoke_run_measures_every_row_without_errors(tmp_path: Path) -> No
     assert "CPU milliseconds per request" in table
     assert rows["gRPC GetArticle"]["cpu_ms"].get("articles", 0) > 0  # /proc found the workers
     assert rows["ceiling: trivial via Envoy"]["cpu_ms"].get("envoy (trivial)", 0) > 0
+    assert rows["gRPC CreateArticle"]["cpu_ms"].get("postgres", 0) > 0  # found by its pgdata
+    assert "Metrics and tracing overhead on GetArticle" in table
+    assert "Side by side: each row's article service and the control's" in table
+    for feature in ("metrics on", "traced 1%"):  # the two targets, judged
+        [line] = [line for line in table.splitlines() if line.startswith(f"| {feature} |")]
+        assert "cost, under 5%" in line, line
     assert (out / "latest.png").read_bytes().startswith(b"\x89PNG")
     assert "### ours, page token at 100" in (out / "latest-plans.md").read_text()
