@@ -123,6 +123,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--streams", type=int, default=16, help="streams per HTTP/2 connection")
     parser.add_argument("--h1-connections", type=int, default=64, help="HTTP/1.1 connections")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--side-rate",
+        type=int,
+        default=side_by_side.RATE,
+        help="calls a second each service gets in the side-by-side overhead pairs",
+    )
     parser.add_argument("--only", default="", help="measure only targets whose name has this")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     parser.add_argument("--no-publish", action="store_true", help=f"do not write {PUBLISHED}")
@@ -271,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         targets, runs, plans = measure_everything(
             env, args, lambda target: measure(target, env, load, h1_load, h2load)
         )
-        side = side_by_side.measure(h2load, targets, args.rounds, load, env.workdir)
+        side = side_by_side.measure(
+            h2load, targets, args.rounds, load, env.workdir, rate=args.side_rate
+        )
     finally:
         env.close()
         if not args.keep:
@@ -293,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": round(time.monotonic() - started, 1),
         "load_avg_1m_start_end": f"{load_before:.1f}/{os.getloadavg()[0]:.1f}",
     }
-    text = report.markdown(rows, settings) + traced_rows.overhead(runs) + side_by_side.report(side)
+    text = (
+        report.markdown(rows, settings)
+        + traced_rows.overhead(runs)
+        + side_by_side.report(side, rate=args.side_rate)
+    )
     print("\n" + text)
     write_results(args, rows, settings, text, plans)
     return 0
