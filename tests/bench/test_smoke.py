@@ -84,6 +84,7 @@ def test_bench_smoke_run_measures_every_row_without_errors(tmp_path: Path) -> No
     assert "Side by side: each row's article service and the control's" in table
     for feature in ("metrics on", "traced 1%"):  # the two targets, judged in both
         lines = [line for line in table.splitlines() if line.startswith(f"| {feature} |")]
-        assert len(lines) == 2 and all("under 5%: " in line for line in lines), lines
+        assert len(lines) == 2, lines
+        assert all("under 5%: " in line for line in lines), lines
     assert (out / "latest.png").read_bytes().startswith(b"\x89PNG")
     assert "### ours, page token at 100" in (out / "latest-plans.md").read_text()
