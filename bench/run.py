@@ -129,6 +129,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=side_by_side.RATE,
         help="calls a second each service gets in the side-by-side overhead pairs",
     )
+    parser.add_argument(
+        "--side-only", action="store_true", help="only the side-by-side overhead pairs"
+    )
     parser.add_argument("--only", default="", help="measure only targets whose name has this")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     parser.add_argument("--no-publish", action="store_true", help=f"do not write {PUBLISHED}")
@@ -143,8 +146,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.no_publish = True
     if args.scale and args.scale <= args.articles:
         parser.error("--scale must be above --articles (or 0)")
-    if args.only:
+    if args.only or args.side_only:
         args.no_publish = True
+    if args.side_only:
+        args.only, args.scale = args.only or "GetArticle, ", 0
     return args
 
 
@@ -224,7 +229,8 @@ def measure_everything(
     small = build_targets(env, ours, peer)
     small += traced_rows.targets(env, small, args.only)  # GetArticle traced at 100% / 1%
     targets = [t for t in small if args.only in t.name]
-    run_rounds(targets, args.rounds, measure_one, runs)
+    if not args.side_only:
+        run_rounds(targets, args.rounds, measure_one, runs)
     if args.scale:
         print(f"topping up to {args.scale:,} articles in each (COPY)", flush=True)
         copied = time.monotonic()

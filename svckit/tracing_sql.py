@@ -1,18 +1,25 @@
 """A CLIENT span per SQL statement, child of the span current when it was sent.
 
 Two hooks see every statement once: SQLAlchemy's cursor events see what goes through it
-(prepared statements, which asyncpg does not log), and asyncpg's query logger on each
-pooled connection sees what is sent on the driver itself (the article service's hot
-paths, SQLAlchemy's BEGIN/COMMIT). The span carries the statement as sent, with its
-placeholders ($1, $2 ...); values are never read. Statements with no sampled span around
-them (health probes, the deleted-users refresh, calls the sampler dropped) get no span.
+(its prepared statements), and the pool's asyncpg connections are of a class whose
+`fetch`, `fetchrow`, `fetchval`, `execute` and `executemany` trace what is sent on the driver
+itself (the article service's hot paths, SQLAlchemy's BEGIN/COMMIT). The span carries the
+statement as sent, with its placeholders ($1, $2 ...); values are never read. Statements
+with no sampled span around them (health probes, the deleted-users refresh, calls the
+sampler dropped) get no span, and cost one check of the current span.
+
+Not asyncpg's query logger: once a connection has one, every statement, sampled or not,
+pays for its timing context manager, a record and a `call_soon` to deliver it (about 2% of a
+GetArticle at 1% sampling, measured side by side).
 """
 
 from __future__ import annotations
 
-import time
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import event
@@ -52,30 +59,67 @@ def _failed(span: trace.Span, error: BaseException) -> None:
         span.set_attribute("db.response.status_code", sqlstate)
 
 
+@contextlib.contextmanager
+def _statement_span(tracer: trace.Tracer, statement: str) -> Iterator[None]:
+    span = tracer.start_span(
+        operation(statement), kind=SpanKind.CLIENT, attributes=_attributes(statement)
+    )
+    try:
+        yield
+    except BaseException as error:
+        _failed(span, error)
+        raise
+    finally:
+        span.end()
+
+
+def traced_connection_class(tracer: trace.Tracer) -> type[asyncpg.Connection]:
+    """An asyncpg connection class whose statement methods make a CLIENT span each, when
+    the span current as they are called is sampled."""
+
+    class TracedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
+        async def fetch(self, query: str, *args: Any, **options: Any) -> Any:
+            if not _sampled():
+                return await super().fetch(query, *args, **options)
+            with _statement_span(tracer, query):
+                return await super().fetch(query, *args, **options)
+
+        async def fetchrow(self, query: str, *args: Any, **options: Any) -> Any:
+            if not _sampled():
+                return await super().fetchrow(query, *args, **options)
+            with _statement_span(tracer, query):
+                return await super().fetchrow(query, *args, **options)
+
+        async def fetchval(self, query: str, *args: Any, **options: Any) -> Any:
+            if not _sampled():
+                return await super().fetchval(query, *args, **options)
+            with _statement_span(tracer, query):
+                return await super().fetchval(query, *args, **options)
+
+        async def execute(self, query: str, *args: Any, **options: Any) -> Any:
+            if not _sampled():
+                return await super().execute(query, *args, **options)
+            with _statement_span(tracer, query):
+                return await super().execute(query, *args, **options)
+
+        async def executemany(self, command: str, args: Any, **options: Any) -> Any:
+            if not _sampled():
+                return await super().executemany(command, args, **options)
+            with _statement_span(tracer, command):
+                return await super().executemany(command, args, **options)
+
+    return TracedConnection
+
+
 def trace_statements(engine: AsyncEngine, tracing: Tracing | None) -> None:
     """Trace `engine`'s statements when tracing is on; do nothing when it is off."""
     if tracing is None:
         return
     tracer = tracing.tracer("svckit.sql")
+    connection_class = traced_connection_class(tracer)
 
-    def logged(query: Any) -> None:
-        # Called soon after the statement, in the context of the code that sent it.
-        text = str(query.query)
-        if text.strip(" ;") == "" or not _sampled():  # ";" is SQLAlchemy's ping
-            return
-        end = time.time_ns()
-        span = tracer.start_span(
-            operation(text),
-            kind=SpanKind.CLIENT,
-            attributes=_attributes(text),
-            start_time=end - int(query.elapsed * 1e9),
-        )
-        if query.exception is not None:
-            _failed(span, query.exception)
-        span.end(end_time=end)
-
-    def connected(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.driver_connection.add_query_logger(logged)
+    def connecting(_dialect: Any, _record: Any, _args: Any, options: dict[str, Any]) -> None:
+        options["connection_class"] = connection_class  # the driver's statements, traced
 
     def before(
         _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
@@ -103,7 +147,7 @@ def trace_statements(engine: AsyncEngine, tracing: Tracing | None) -> None:
             span.end()
 
     sync_engine = engine.sync_engine
-    event.listen(sync_engine, "connect", connected)
+    event.listen(sync_engine, "do_connect", connecting)
     event.listen(sync_engine, "before_cursor_execute", before)
     event.listen(sync_engine, "after_cursor_execute", after)
     event.listen(sync_engine, "handle_error", failed)
