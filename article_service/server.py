@@ -36,7 +36,7 @@ from svckit.db_metrics import MeteredPool, counting_errors, watch_pool
 from svckit.interceptors import chained
 from svckit.metrics import Sampler, metrics_interceptors
 from svckit.tracing import Tracing, tracer_of
-from svckit.tracing_grpc import channel_interceptors, server_interceptors
+from svckit.tracing_grpc import channel_interceptors, server_spans
 from svckit.tracing_sql import trace_statements
 
 log = logging.getLogger("article_service.server")
@@ -124,9 +124,8 @@ async def running(
     consumer = _consumer(settings, channel, uow, (deleted, epochs), tracer)
     server = grpc.aio.server(
         interceptors=chained(
-            *server_interceptors(traces),
             *metrics_interceptors(settings.metrics_port != 0),
-            CallInterceptor(counting_errors(errors.to_status, {})),
+            CallInterceptor(counting_errors(errors.to_status, {}), server_spans(traces)),
         ),
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,

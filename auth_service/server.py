@@ -33,7 +33,7 @@ from svckit.interceptors import chained
 from svckit.metrics import Sampler, metrics_interceptors
 from svckit.tokens import ALGORITHM
 from svckit.tracing import Tracing
-from svckit.tracing_grpc import server_interceptors
+from svckit.tracing_grpc import server_spans
 from svckit.tracing_sql import trace_statements
 
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
@@ -116,9 +116,11 @@ def _create_server(
     reuse_port = 1 if settings.workers > 1 else 0
     server = grpc.aio.server(
         interceptors=chained(
-            *server_interceptors(traces),
             *metrics_interceptors(settings.metrics_port != 0),
-            CallInterceptor(counting_errors(errors.to_status, auth_metrics.counted_errors())),
+            CallInterceptor(
+                counting_errors(errors.to_status, auth_metrics.counted_errors()),
+                server_spans(traces),
+            ),
         ),
         options=[
             ("grpc.so_reuseport", reuse_port),

@@ -4,6 +4,11 @@ Unary calls and server streams (the account feed) pass the same edge: an error r
 while a stream is under way is translated like a unary call's, so no servicer translates
 errors by hand.
 
+A unary call's span (svckit.tracing_grpc) is opened and closed here too, through the
+`CallSpans` hooks, instead of in a wrapper of its own: each wrapper is one more coroutine
+and frame per call, and side by side a server span as a wrapper cost about 3% of a
+GetArticle before it did anything.
+
 Errors the service raises on purpose are translated by the service's own `to_status`
 function (its errors module). A database that cannot be reached (PostgreSQL restarting,
 a refused or broken connection) answers UNAVAILABLE even when a service did not translate
@@ -19,7 +24,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from grpc_status import rpc_status
@@ -37,17 +42,36 @@ ToStatus = Callable[[Exception], RichStatus | None]
 Stream = Callable[[Any, Any], AsyncGenerator[Any, None]]
 
 
+class MethodSpan(Protocol):
+    """Around each unary call of one method: `opened` before its handler runs, `closed`
+    after its log line is written (so the line is written inside the span)."""
+
+    def opened(self, context: Any) -> Any:
+        """Whatever `closed` needs back."""
+
+    def closed(self, opened: Any, code: grpc.StatusCode, error: Exception | None) -> None:
+        """`code` is what the call answers; `error` what the handler raised, if anything."""
+
+
+class CallSpans(Protocol):
+    def for_method(self, method: str) -> MethodSpan | None:
+        """The hooks of `method`'s unary calls, or None to leave them untraced."""
+
+
 class CallInterceptor(WrappingInterceptor):
     """Wraps unary calls and server streams alike; client and bidirectional streams (only
-    reflection's, which raises no domain error) pass untouched."""
+    reflection's, which raises no domain error) pass untouched. `spans`, when given, traces
+    the unary calls."""
 
-    def __init__(self, to_status: ToStatus) -> None:
+    def __init__(self, to_status: ToStatus, spans: CallSpans | None = None) -> None:
         super().__init__()
         self._to_status = to_status
+        self._spans = spans
 
     def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
         if handler.unary_unary is not None:
-            return unary(handler, self._wrap(method, handler.unary_unary))
+            span = self._spans.for_method(method) if self._spans is not None else None
+            return unary(handler, self._wrap(method, handler.unary_unary, span))
         stream = handler.unary_stream
         # grpc.aio tells a generator stream from one written with context.write (health
         # Watch) by the function's kind, so each keeps its kind once wrapped.
@@ -76,12 +100,14 @@ class CallInterceptor(WrappingInterceptor):
         log.exception("unexpected error", extra={"method": method})
         return INTERNAL
 
-    def _wrap(self, method: str, inner: Handler) -> Handler:
+    def _wrap(self, method: str, inner: Handler, span: MethodSpan | None = None) -> Handler:
         status_of = self._status
 
         async def call(request: Any, context: Any) -> Any:
             started = time.perf_counter()
+            opened = span.opened(context) if span is not None else None
             code = grpc.StatusCode.OK
+            error: Exception | None = None
             try:
                 return await inner(request, context)
             except asyncio.CancelledError:
@@ -91,11 +117,14 @@ class CallInterceptor(WrappingInterceptor):
                 code = context.code() or grpc.StatusCode.UNKNOWN  # aborted on purpose
                 raise
             except Exception as exc:  # noqa: BLE001 - _status logs what it cannot translate
+                error = exc
                 status = status_of(method, exc)
                 code = status.code
                 await context.abort_with_status(rpc_status.to_status(status.to_proto()))
             finally:
-                _log_call(method, code, context, started)
+                code = _log_call(method, code, context, started)
+                if span is not None:
+                    span.closed(opened, code, error)
 
         return call
 
@@ -126,7 +155,8 @@ class CallInterceptor(WrappingInterceptor):
         return stream
 
 
-def _log_call(method: str, code: grpc.StatusCode, context: Any, started: float) -> None:
+def _log_call(method: str, code: grpc.StatusCode, context: Any, started: float) -> grpc.StatusCode:
+    """Log the call's line; the code it answers (the handler may have set one)."""
     if code is grpc.StatusCode.OK and isinstance(context.code(), grpc.StatusCode):
         code = context.code()  # set with context.set_code by the handler
     if log.isEnabledFor(logging.INFO):
@@ -138,3 +168,4 @@ def _log_call(method: str, code: grpc.StatusCode, context: Any, started: float) 
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
         log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "call", (), None, extra=extra))
+    return code

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextvars import Token
 from typing import Any
 
 import grpc
@@ -20,7 +21,6 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from svckit.interceptors import Handler, MethodHandler, WrappingInterceptor, unary
 from svckit.tracing import Tracing
 
 UNTRACED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -68,57 +68,58 @@ def remote_context(metadata: Iterable[tuple[str, Any]] | None) -> Context:
     return _PROPAGATOR.extract(carrier, context=Context())
 
 
-class ServerSpans(WrappingInterceptor):
-    """One SERVER span per unary call, current while the handler (and the interceptors
-    after this one, such as the call log) runs."""
+class _MethodSpans:
+    """The SERVER span of each unary call of one method, current from before its handler
+    runs until after its log line is written (svckit.calls opens and closes it)."""
+
+    __slots__ = ("_attributes", "_name", "_tracer")
+
+    def __init__(self, tracer: trace.Tracer, method: str) -> None:
+        self._tracer = tracer
+        self._name = method.lstrip("/")
+        service, _, short = self._name.rpartition("/")
+        self._attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": short}
+
+    def opened(self, context: Any) -> tuple[trace.Span, Token[Context]]:
+        parent = remote_context(context.invocation_metadata())
+        span = self._tracer.start_span(self._name, parent, SpanKind.SERVER, self._attributes)
+        return span, attach(trace.set_span_in_context(span, parent))
+
+    def closed(
+        self,
+        opened: tuple[trace.Span, Token[Context]],
+        code: grpc.StatusCode,
+        error: Exception | None,
+    ) -> None:
+        span, token = opened
+        if span.is_recording():
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            if code in SERVER_ERRORS:
+                if error is not None:
+                    span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, code.name))
+        span.end()
+        detach(token)
+
+
+class ServerSpans:
+    """SERVER spans for a server's unary calls (svckit.calls.CallSpans); health checks and
+    reflection get none."""
 
     def __init__(self, tracer: trace.Tracer) -> None:
-        super().__init__()
         self._tracer = tracer
 
-    def wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
-        if handler.unary_unary is None or method.startswith(UNTRACED_PREFIXES):
-            return handler
-        return unary(handler, self._wrap(method, handler.unary_unary))
-
-    def _wrap(self, method: str, inner: Handler) -> Handler:
-        tracer = self._tracer
-        name = method.lstrip("/")
-        service, _, short = name.rpartition("/")
-        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": short}
-
-        async def call(request: Any, context: Any) -> Any:
-            parent = remote_context(context.invocation_metadata())
-            span = tracer.start_span(name, parent, SpanKind.SERVER, attributes)
-            token = attach(trace.set_span_in_context(span, parent))
-            code = grpc.StatusCode.OK
-            try:
-                return await inner(request, context)
-            except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except Exception as exc:
-                code = grpc.StatusCode.UNKNOWN
-                span.record_exception(exc)
-                raise
-            finally:
-                if code is grpc.StatusCode.OK and isinstance(context.code(), grpc.StatusCode):
-                    code = context.code()
-                if span.is_recording():
-                    span.set_attribute("rpc.grpc.status_code", code.value[0])
-                    if code in SERVER_ERRORS:
-                        span.set_status(Status(StatusCode.ERROR, code.name))
-                span.end()
-                detach(token)
-
-        return call
+    def for_method(self, method: str) -> _MethodSpans | None:
+        if method.startswith(UNTRACED_PREFIXES):
+            return None
+        return _MethodSpans(self._tracer, method)
 
 
-def server_interceptors(tracing: Tracing | None) -> list[WrappingInterceptor]:
-    """What goes first in a server's interceptor chain: nothing when tracing is off."""
+def server_spans(tracing: Tracing | None) -> ServerSpans | None:
+    """What a server's call interceptor traces its calls with: nothing when tracing is off."""
     if tracing is None:
-        return []
-    return [ServerSpans(tracing.tracer("svckit.grpc"))]
+        return None
+    return ServerSpans(tracing.tracer("svckit.grpc"))
 
 
 def channel_interceptors(tracing: Tracing | None) -> list[grpc.aio.ClientInterceptor] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -201,3 +202,89 @@ async def test_a_stream_the_client_cancels_is_logged_as_cancelled(channel, caplo
             break
         await asyncio.sleep(0.02)
     assert [r.code for r in _calls(caplog, "/test.T/Forever")] == ["CANCELLED"]
+
+
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class Recorded:
+    """CallSpans that notes what the edge tells it, and whether the call's line was logged
+    by the time the span closed."""
+
+    def __init__(self, log: list[logging.LogRecord]) -> None:
+        self.log = log
+        self.events: list[tuple[str, ...]] = []
+
+    def for_method(self, method: str) -> Recorded.Method | None:
+        return None if method.endswith("/Skipped") else Recorded.Method(self, method)
+
+    class Method:
+        def __init__(self, owner: Recorded, method: str) -> None:
+            self.owner, self.method = owner, method
+
+        def opened(self, context: Any) -> int:
+            self.owner.events.append(("opened", self.method))
+            return len(self.owner.log)
+
+        def closed(self, opened: int, code: grpc.StatusCode, error: Exception | None) -> None:
+            logged = len(self.owner.log) > opened
+            kind = type(error).__name__ if error is not None else "-"
+            self.owner.events.append(("closed", self.method, code.name, kind, str(logged)))
+
+
+@pytest.fixture
+async def spanned() -> AsyncIterator[tuple[grpc.aio.Channel, Recorded]]:
+    handler = Kept()
+    records = handler.records
+    logger = logging.getLogger("svckit.calls")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    spans = Recorded(records)
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        "Skipped": grpc.unary_unary_rpc_method_handler(echo),
+        "MissingError": grpc.unary_unary_rpc_method_handler(fail_on_purpose),
+        "Crash": grpc.unary_unary_rpc_method_handler(crash),
+        "ThreeEchoes": grpc.unary_stream_rpc_method_handler(three_echoes),
+    }
+    server = grpc.aio.server(interceptors=[CallInterceptor(to_status, spans)])
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.T", handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as chan:
+            yield chan, spans
+    finally:
+        await server.stop(None)
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+
+
+async def test_a_unary_call_is_spanned_around_its_log_line_with_the_code_it_answers(spanned):
+    channel, spans = spanned
+    assert await channel.unary_unary("/test.T/Echo")(b"x") == b"x"
+    for method in ("MissingError", "Crash"):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await channel.unary_unary(f"/test.T/{method}")(b"x")
+    assert spans.events == [
+        ("opened", "/test.T/Echo"),
+        ("closed", "/test.T/Echo", "OK", "-", "True"),
+        ("opened", "/test.T/MissingError"),
+        ("closed", "/test.T/MissingError", "NOT_FOUND", "MissingError", "True"),
+        ("opened", "/test.T/Crash"),
+        ("closed", "/test.T/Crash", "INTERNAL", "RuntimeError", "True"),
+    ]
+
+
+async def test_methods_the_spans_skip_and_streams_get_no_span(spanned):
+    channel, spans = spanned
+    assert await channel.unary_unary("/test.T/Skipped")(b"x") == b"x"
+    replies = [reply async for reply in channel.unary_stream("/test.T/ThreeEchoes")(b"y")]
+    assert replies == [b"y"] * 3
+    assert spans.events == []
