@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -52,21 +53,35 @@ _STATIC_SAMPLERS: dict[str, Sampler] = {
 }
 
 
-def sampler_from(environ: Mapping[str, str]) -> Sampler:
+@dataclass(frozen=True)
+class Sampling:
+    """The configured sampler, and for the parent-based ones the share of root spans
+    (those with no parent) it samples: what a server span can decide without the SDK."""
+
+    sampler: Sampler
+    root_ratio: float | None = None  # None: not parent-based, every decision is the SDK's
+
+
+def sampling_from(environ: Mapping[str, str]) -> Sampling:
     """OTEL_TRACES_SAMPLER (+ _ARG, a ratio 0..1), with the SDK's names and default."""
     name = environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
+    roots = {"parentbased_always_on": 1.0, "parentbased_always_off": 0.0}
     if name in _STATIC_SAMPLERS:
-        return _STATIC_SAMPLERS[name]
+        return Sampling(_STATIC_SAMPLERS[name], roots.get(name))
     if name in ("traceidratio", "parentbased_traceidratio"):
         try:
             ratio = min(max(float(environ.get("OTEL_TRACES_SAMPLER_ARG", "1")), 0.0), 1.0)
         except ValueError:
             ratio = 1.0
         if name == "traceidratio":
-            return TraceIdRatioBased(ratio)
-        return ParentBasedTraceIdRatio(ratio)
+            return Sampling(TraceIdRatioBased(ratio))
+        return Sampling(ParentBasedTraceIdRatio(ratio), ratio)
     log.warning("unknown OTEL_TRACES_SAMPLER; using parentbased_always_on")
-    return DEFAULT_ON
+    return Sampling(DEFAULT_ON, 1.0)
+
+
+def sampler_from(environ: Mapping[str, str]) -> Sampler:
+    return sampling_from(environ).sampler
 
 
 def endpoint_from(environ: Mapping[str, str]) -> str | None:
@@ -83,11 +98,24 @@ def endpoint_from(environ: Mapping[str, str]) -> str | None:
 
 
 class Tracing:
-    """One worker's tracer provider and its exporting span processor."""
+    """One worker's tracer provider and its exporting span processor.
 
-    def __init__(self, provider: TracerProvider, service: str) -> None:
+    With a parent-based sampler, `sampled_roots` is a second provider on the same processor
+    that samples every root: a server span that has already drawn its root's lot
+    (svckit.tracing_grpc) starts a sampled root there.
+    """
+
+    def __init__(
+        self,
+        provider: TracerProvider,
+        service: str,
+        root_ratio: float | None = None,
+        sampled_roots: TracerProvider | None = None,
+    ) -> None:
         self.provider = provider
         self.service = service
+        self.root_ratio = root_ratio
+        self.sampled_roots = sampled_roots
 
     @classmethod
     def create(
@@ -95,7 +123,7 @@ class Tracing:
         service: str,
         endpoint: str,
         *,
-        sampler: Sampler = DEFAULT_ON,
+        sampling: Sampling | None = None,
         service_name: str | None = None,
         export_timeout_seconds: float | None = None,
     ) -> Tracing:
@@ -107,12 +135,18 @@ class Tracing:
         resource = Resource.create(
             {SERVICE_NAME: service_name or service, "process.pid": os.getpid()}
         )
-        provider = TracerProvider(sampler=sampler, resource=resource)
+        sampling = sampling or Sampling(DEFAULT_ON, 1.0)
+        provider = TracerProvider(sampler=sampling.sampler, resource=resource)
         exporter = OTLPSpanExporter(endpoint=endpoint, timeout=export_timeout_seconds)
         # Queue, batch size and delay as OTEL_BSP_* say (SDK defaults: 2048, 512, 5 s).
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        processor = BatchSpanProcessor(exporter)
+        provider.add_span_processor(processor)
+        sampled_roots = None
+        if sampling.root_ratio is not None:
+            sampled_roots = TracerProvider(sampler=ALWAYS_ON, resource=resource)
+            sampled_roots.add_span_processor(processor)
         install_log_join()
-        return cls(provider, service)
+        return cls(provider, service, sampling.root_ratio, sampled_roots)
 
     def tracer(self, name: str) -> trace.Tracer:
         return self.provider.get_tracer(name)
@@ -144,7 +178,7 @@ def from_environment(service: str, environ: Mapping[str, str] = os.environ) -> T
     return Tracing.create(
         service,
         endpoint,
-        sampler=sampler_from(environ),
+        sampling=sampling_from(environ),
         service_name=environ.get("OTEL_SERVICE_NAME") or None,
         export_timeout_seconds=timeout,
     )

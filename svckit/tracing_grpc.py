@@ -9,6 +9,7 @@ never logged. Health checks, reflection and streams (the user feed) get no span.
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Iterable
 from contextvars import Token
@@ -45,6 +46,8 @@ SERVER_ERRORS = frozenset(
     }
 )
 _PROPAGATOR = TraceContextTextMapPropagator()
+_random = random.random
+_bits = random.getrandbits
 
 
 def remote_context(metadata: Iterable[tuple[str, Any]] | None) -> Context:
@@ -68,21 +71,76 @@ def remote_context(metadata: Iterable[tuple[str, Any]] | None) -> Context:
     return _PROPAGATOR.extract(carrier, context=Context())
 
 
+class ServerSpans:
+    """SERVER spans for a server's unary calls (svckit.calls.CallSpans); health checks and
+    reflection get none.
+
+    With a parent-based sampler (the default), a span that will not be sampled is made here
+    as the SDK would make it, without the SDK's decision machinery: a call under an unsampled
+    parent (what Envoy sends for the traces it does not sample), or a root that drew a lot
+    above the configured ratio. That is about 30 Python calls fewer for each call that is not
+    sampled, most of them at 1%. Sampled spans, and every span under any other sampler, come
+    from the SDK.
+    """
+
+    def __init__(self, tracing: Tracing) -> None:
+        self._tracer = tracing.tracer("svckit.grpc")
+        self._ratio = tracing.root_ratio
+        roots = tracing.sampled_roots
+        self._roots = roots.get_tracer("svckit.grpc") if roots is not None else self._tracer
+
+    def for_method(self, method: str) -> _MethodSpans | None:
+        if method.startswith(UNTRACED_PREFIXES):
+            return None
+        return _MethodSpans(self, method)
+
+    def start(self, name: str, parent: Context, attributes: dict[str, str]) -> trace.Span:
+        """The span of a call named `name` under the caller's context `parent`."""
+        if self._ratio is None:
+            return self._tracer.start_span(name, parent, SpanKind.SERVER, attributes)
+        remote = trace.get_current_span(parent).get_span_context()
+        if remote.is_valid:
+            if remote.trace_flags.sampled:
+                return self._tracer.start_span(name, parent, SpanKind.SERVER, attributes)
+            return trace.NonRecordingSpan(
+                trace.SpanContext(
+                    remote.trace_id,
+                    _random_id(64),
+                    is_remote=False,
+                    trace_flags=remote.trace_flags,
+                    trace_state=remote.trace_state,
+                )
+            )
+        if _random() < self._ratio:
+            return self._roots.start_span(name, parent, SpanKind.SERVER, attributes)
+        return trace.NonRecordingSpan(
+            trace.SpanContext(_random_id(128), _random_id(64), is_remote=False)
+        )
+
+
+def _random_id(bits: int) -> int:
+    """A random nonzero id of `bits` bits (an all-zero id is invalid in W3C)."""
+    while True:
+        value = _bits(bits)
+        if value:
+            return value
+
+
 class _MethodSpans:
     """The SERVER span of each unary call of one method, current from before its handler
     runs until after its log line is written (svckit.calls opens and closes it)."""
 
-    __slots__ = ("_attributes", "_name", "_tracer")
+    __slots__ = ("_attributes", "_name", "_spans")
 
-    def __init__(self, tracer: trace.Tracer, method: str) -> None:
-        self._tracer = tracer
+    def __init__(self, spans: ServerSpans, method: str) -> None:
+        self._spans = spans
         self._name = method.lstrip("/")
         service, _, short = self._name.rpartition("/")
         self._attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": short}
 
     def opened(self, context: Any) -> tuple[trace.Span, Token[Context]]:
         parent = remote_context(context.invocation_metadata())
-        span = self._tracer.start_span(self._name, parent, SpanKind.SERVER, self._attributes)
+        span = self._spans.start(self._name, parent, self._attributes)
         return span, attach(trace.set_span_in_context(span, parent))
 
     def closed(
@@ -102,24 +160,9 @@ class _MethodSpans:
         detach(token)
 
 
-class ServerSpans:
-    """SERVER spans for a server's unary calls (svckit.calls.CallSpans); health checks and
-    reflection get none."""
-
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
-
-    def for_method(self, method: str) -> _MethodSpans | None:
-        if method.startswith(UNTRACED_PREFIXES):
-            return None
-        return _MethodSpans(self._tracer, method)
-
-
 def server_spans(tracing: Tracing | None) -> ServerSpans | None:
     """What a server's call interceptor traces its calls with: nothing when tracing is off."""
-    if tracing is None:
-        return None
-    return ServerSpans(tracing.tracer("svckit.grpc"))
+    return None if tracing is None else ServerSpans(tracing)
 
 
 def channel_interceptors(tracing: Tracing | None) -> list[grpc.aio.ClientInterceptor] | None:

@@ -7,9 +7,12 @@ import logging
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from svckit import tracing
-from svckit.tracing_grpc import remote_context
+from svckit.tracing_grpc import ServerSpans, remote_context
 from svckit.tracing_sql import operation
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -111,3 +114,70 @@ def test_statement_spans_are_named_by_their_first_keyword() -> None:
     assert operation("WITH x AS (INSERT ...)") == "WITH"
     assert operation("$1") == "SQL"
     assert operation("") == "SQL"
+
+
+def server_spans(environ: dict[str, str]) -> tuple[ServerSpans, InMemorySpanExporter]:
+    """ServerSpans over a Tracing built as `from_environment` builds it, exporting to memory."""
+    sampling = tracing.sampling_from(environ)
+    exported = InMemorySpanExporter()
+    provider = TracerProvider(sampler=sampling.sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    roots = None
+    if sampling.root_ratio is not None:
+        roots = TracerProvider(sampler=ALWAYS_ON)
+        roots.add_span_processor(SimpleSpanProcessor(exported))
+    return ServerSpans(tracing.Tracing(provider, "test", sampling.root_ratio, roots)), exported
+
+
+def started(spans: ServerSpans, metadata: tuple[tuple[str, str], ...] = ()) -> trace.Span:
+    span = spans.start("test.T/Call", remote_context(metadata), {"rpc.system": "grpc"})
+    span.end()
+    return span
+
+
+RATIO = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}
+
+
+def test_a_call_envoy_did_not_sample_continues_its_trace_unsampled_and_unexported() -> None:
+    spans, exported = server_spans(RATIO)
+    span = started(spans, (("traceparent", VALID[:-2] + "00"),))
+    context = span.get_span_context()
+    assert format(context.trace_id, "032x") == TRACE_ID  # the log line joins Envoy's trace
+    assert context.span_id not in (0, int(SPAN_ID, 16))
+    assert not context.trace_flags.sampled
+    assert isinstance(span, trace.NonRecordingSpan)
+    assert exported.get_finished_spans() == ()
+
+
+def test_a_call_envoy_sampled_is_a_recorded_child_of_its_span() -> None:
+    spans, exported = server_spans(RATIO)
+    span = started(spans, (("traceparent", VALID),))
+    assert span.get_span_context().trace_flags.sampled
+    [finished] = exported.get_finished_spans()
+    assert finished.parent is not None
+    assert format(finished.parent.span_id, "016x") == SPAN_ID
+    assert format(finished.context.trace_id, "032x") == TRACE_ID
+
+
+@pytest.mark.parametrize(
+    ("environ", "low", "high"),
+    [
+        (RATIO, 400, 600),  # half of 1,000 roots, give or take 6 sigma
+        ({**RATIO, "OTEL_TRACES_SAMPLER_ARG": "0"}, 0, 0),
+        ({**RATIO, "OTEL_TRACES_SAMPLER_ARG": "1"}, 1000, 1000),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, 0, 0),
+        ({}, 1000, 1000),  # parentbased_always_on, the SDK's default
+        ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}, 400, 600),
+    ],
+)
+def test_roots_are_sampled_at_the_configured_ratio_each_with_a_trace_of_its_own(
+    environ: dict[str, str], low: int, high: int
+) -> None:
+    spans, exported = server_spans(environ)
+    made = [started(spans).get_span_context() for _ in range(1000)]
+    assert low <= len(exported.get_finished_spans()) <= high
+    assert len({context.trace_id for context in made}) == 1000
+    assert all(context.is_valid and not context.is_remote for context in made)
+    assert sum(context.trace_flags.sampled for context in made) == len(
+        exported.get_finished_spans()
+    )
