@@ -68,8 +68,9 @@ class JsonFormatter(logging.Formatter):
             _string(record.getMessage()),
         ]
         for key, value in record.__dict__.items():
-            if key not in _RESERVED:
-                parts += (",", _string(key), ":", _value(value))
+            if key not in _RESERVED:  # most extras are strings: those skip _value's dispatch
+                text = _string(value) if type(value) is str else _value(value)
+                parts += (",", _string(key), ":", text)
         if record.exc_info:
             parts += (',"exc":', _string(self.formatException(record.exc_info)))
         parts.append("}")

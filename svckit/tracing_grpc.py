@@ -46,6 +46,10 @@ SERVER_ERRORS = frozenset(
     }
 )
 _PROPAGATOR = TraceContextTextMapPropagator()
+# The context of a call that sent no usable traceparent (contexts are never changed in
+# place: setting a value makes a new one).
+NO_PARENT = Context()
+NO_SPAN = trace.INVALID_SPAN
 _random = random.random
 _bits = random.getrandbits
 
@@ -60,7 +64,7 @@ def remote_context(metadata: Iterable[tuple[str, Any]] | None) -> Context:
         elif key == "tracestate":
             tracestate = value
     if not isinstance(traceparent, str) or len(traceparent) > MAX_TRACEPARENT:
-        return Context()
+        return NO_PARENT
     carrier = {"traceparent": traceparent}
     if (
         isinstance(tracestate, str)
@@ -98,17 +102,18 @@ class ServerSpans:
         """The span of a call named `name` under the caller's context `parent`."""
         if self._ratio is None:
             return self._tracer.start_span(name, parent, SpanKind.SERVER, attributes)
-        remote = trace.get_current_span(parent).get_span_context()
-        if remote.is_valid:
-            if remote.trace_flags.sampled:
+        remote = NO_SPAN if parent is NO_PARENT else trace.get_current_span(parent)
+        caller = remote.get_span_context()
+        if caller.is_valid:
+            if caller.trace_flags.sampled:
                 return self._tracer.start_span(name, parent, SpanKind.SERVER, attributes)
             return trace.NonRecordingSpan(
                 trace.SpanContext(
-                    remote.trace_id,
+                    caller.trace_id,
                     _random_id(64),
                     is_remote=False,
-                    trace_flags=remote.trace_flags,
-                    trace_state=remote.trace_state,
+                    trace_flags=caller.trace_flags,
+                    trace_state=caller.trace_state,
                 )
             )
         if _random() < self._ratio:
