@@ -16,7 +16,7 @@ GetArticle at 1% sampling, measured side by side).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -71,42 +71,35 @@ def _statement_span(tracer: trace.Tracer, statement: str) -> Iterator[None]:
         span.end()
 
 
+Statement = Callable[..., Awaitable[Any]]
+
+
+def _traced(tracer: trace.Tracer, method: Statement) -> Statement:
+    """`method` (an asyncpg Connection statement method) in a CLIENT span when the current
+    span is sampled. Not a coroutine itself: unsampled, the caller awaits asyncpg's own
+    coroutine, with no frame of ours around it."""
+
+    async def spanned(statement: str, running: Awaitable[Any]) -> Any:
+        with _statement_span(tracer, statement):
+            return await running  # the statement starts here, inside the span
+
+    def statement(self: asyncpg.Connection, query: str, *args: Any, **options: Any) -> Any:
+        running = method(self, query, *args, **options)
+        return running if not _sampled() else spanned(query, running)
+
+    return statement
+
+
 def traced_connection_class(tracer: trace.Tracer) -> type[asyncpg.Connection]:
     """An asyncpg connection class whose statement methods make a CLIENT span each, when
     the span current as they are called is sampled."""
-
-    class TracedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
-        async def fetch(self, query: str, *args: Any, **options: Any) -> Any:
-            if not _sampled():
-                return await super().fetch(query, *args, **options)
-            with _statement_span(tracer, query):
-                return await super().fetch(query, *args, **options)
-
-        async def fetchrow(self, query: str, *args: Any, **options: Any) -> Any:
-            if not _sampled():
-                return await super().fetchrow(query, *args, **options)
-            with _statement_span(tracer, query):
-                return await super().fetchrow(query, *args, **options)
-
-        async def fetchval(self, query: str, *args: Any, **options: Any) -> Any:
-            if not _sampled():
-                return await super().fetchval(query, *args, **options)
-            with _statement_span(tracer, query):
-                return await super().fetchval(query, *args, **options)
-
-        async def execute(self, query: str, *args: Any, **options: Any) -> Any:
-            if not _sampled():
-                return await super().execute(query, *args, **options)
-            with _statement_span(tracer, query):
-                return await super().execute(query, *args, **options)
-
-        async def executemany(self, command: str, args: Any, **options: Any) -> Any:
-            if not _sampled():
-                return await super().executemany(command, args, **options)
-            with _statement_span(tracer, command):
-                return await super().executemany(command, args, **options)
-
-    return TracedConnection
+    base = asyncpg.Connection
+    methods = ("fetch", "fetchrow", "fetchval", "execute", "executemany")
+    return type(
+        "TracedConnection",
+        (base,),
+        {name: _traced(tracer, getattr(base, name)) for name in methods},
+    )
 
 
 def trace_statements(engine: AsyncEngine, tracing: Tracing | None) -> None:
