@@ -110,7 +110,7 @@ class ServerSpans:
             return trace.NonRecordingSpan(
                 trace.SpanContext(
                     caller.trace_id,
-                    _random_id(64),
+                    _bits(64) or _random_id(64),
                     is_remote=False,
                     trace_flags=caller.trace_flags,
                     trace_state=caller.trace_state,
@@ -119,7 +119,9 @@ class ServerSpans:
         if _random() < self._ratio:
             return self._roots.start_span(name, parent, SpanKind.SERVER, attributes)
         return trace.NonRecordingSpan(
-            trace.SpanContext(_random_id(128), _random_id(64), is_remote=False)
+            trace.SpanContext(
+                _bits(128) or _random_id(128), _bits(64) or _random_id(64), is_remote=False
+            )
         )
 
 
