@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -78,27 +78,39 @@ async def forever(request: bytes, context: Any) -> AsyncIterator[bytes]:
     yield b"never"
 
 
-@pytest.fixture
-async def channel() -> AsyncIterator[grpc.aio.Channel]:
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-        "MissingError": grpc.unary_unary_rpc_method_handler(fail_on_purpose),
-        "Crash": grpc.unary_unary_rpc_method_handler(crash),
-        "DatabaseStarting": grpc.unary_unary_rpc_method_handler(database_starting),
-        "Echo": grpc.unary_unary_rpc_method_handler(echo),
-        "TwoThenMissing": grpc.unary_stream_rpc_method_handler(two_then_missing),
-        "OneThenCrash": grpc.unary_stream_rpc_method_handler(one_then_crash),
-        "StreamDatabaseStarting": grpc.unary_stream_rpc_method_handler(stream_database_starting),
-        "ThreeEchoes": grpc.unary_stream_rpc_method_handler(three_echoes),
-        "Written": grpc.unary_stream_rpc_method_handler(written),
-        "Forever": grpc.unary_stream_rpc_method_handler(forever),
-    }
-    server = grpc.aio.server(interceptors=[CallInterceptor(to_status)])
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.T", handlers)])
+HANDLERS: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+    "MissingError": grpc.unary_unary_rpc_method_handler(fail_on_purpose),
+    "Crash": grpc.unary_unary_rpc_method_handler(crash),
+    "DatabaseStarting": grpc.unary_unary_rpc_method_handler(database_starting),
+    "Echo": grpc.unary_unary_rpc_method_handler(echo),
+    "Skipped": grpc.unary_unary_rpc_method_handler(echo),
+    "TwoThenMissing": grpc.unary_stream_rpc_method_handler(two_then_missing),
+    "OneThenCrash": grpc.unary_stream_rpc_method_handler(one_then_crash),
+    "StreamDatabaseStarting": grpc.unary_stream_rpc_method_handler(stream_database_starting),
+    "ThreeEchoes": grpc.unary_stream_rpc_method_handler(three_echoes),
+    "Written": grpc.unary_stream_rpc_method_handler(written),
+    "Forever": grpc.unary_stream_rpc_method_handler(forever),
+}
+
+
+@contextlib.asynccontextmanager
+async def served(interceptor: CallInterceptor) -> AsyncIterator[grpc.aio.Channel]:
+    """A real server with `interceptor` and the handlers above, and a channel to it."""
+    server = grpc.aio.server(interceptors=[interceptor])
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.T", HANDLERS)])
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as chan:
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as chan:
+            yield chan
+    finally:
+        await server.stop(None)
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[grpc.aio.Channel]:
+    async with served(CallInterceptor(to_status)) as chan:
         yield chan
-    await server.stop(None)
 
 
 async def test_domain_error_becomes_its_status_with_field_violations(channel):
@@ -204,21 +216,12 @@ async def test_a_stream_the_client_cancels_is_logged_as_cancelled(channel, caplo
     assert [r.code for r in _calls(caplog, "/test.T/Forever")] == ["CANCELLED"]
 
 
-class Kept(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 class Recorded:
     """CallSpans that notes what the edge tells it, and whether the call's line was logged
     by the time the span closed."""
 
-    def __init__(self, log: list[logging.LogRecord]) -> None:
-        self.log = log
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        self.caplog = caplog
         self.events: list[tuple[str, ...]] = []
 
     def for_method(self, method: str) -> Recorded.Method | None:
@@ -230,40 +233,22 @@ class Recorded:
 
         def opened(self, context: Any) -> int:
             self.owner.events.append(("opened", self.method))
-            return len(self.owner.log)
+            return len(self.owner.caplog.records)
 
         def closed(self, opened: int, code: grpc.StatusCode, error: Exception | None) -> None:
-            logged = len(self.owner.log) > opened
+            logged = len(self.owner.caplog.records) > opened
             kind = type(error).__name__ if error is not None else "-"
             self.owner.events.append(("closed", self.method, code.name, kind, str(logged)))
 
 
 @pytest.fixture
-async def spanned() -> AsyncIterator[tuple[grpc.aio.Channel, Recorded]]:
-    handler = Kept()
-    records = handler.records
-    logger = logging.getLogger("svckit.calls")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    spans = Recorded(records)
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-        "Echo": grpc.unary_unary_rpc_method_handler(echo),
-        "Skipped": grpc.unary_unary_rpc_method_handler(echo),
-        "MissingError": grpc.unary_unary_rpc_method_handler(fail_on_purpose),
-        "Crash": grpc.unary_unary_rpc_method_handler(crash),
-        "ThreeEchoes": grpc.unary_stream_rpc_method_handler(three_echoes),
-    }
-    server = grpc.aio.server(interceptors=[CallInterceptor(to_status, spans)])
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.T", handlers)])
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as chan:
-            yield chan, spans
-    finally:
-        await server.stop(None)
-        logger.removeHandler(handler)
-        logger.setLevel(logging.NOTSET)
+async def spanned(
+    caplog: pytest.LogCaptureFixture,
+) -> AsyncIterator[tuple[grpc.aio.Channel, Recorded]]:
+    caplog.set_level("INFO", logger="svckit.calls")
+    spans = Recorded(caplog)
+    async with served(CallInterceptor(to_status, spans)) as chan:
+        yield chan, spans
 
 
 async def test_a_unary_call_is_spanned_around_its_log_line_with_the_code_it_answers(spanned):
