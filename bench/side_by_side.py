@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from bench import cpu, tools
 from bench.targets import split_over_workers
-from bench.tracing import AGAIN, CONTROL, SAMPLED, TARGETS
+from bench.tracing import AGAIN, CONTROL, SAMPLED, quartiles, spread, verdict
 
 if TYPE_CHECKING:
     from bench.targets import Target
@@ -116,13 +116,6 @@ def measure(
     return results
 
 
-def _middle_half(values: list[float]) -> tuple[float, float, float]:
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    low, middle, high = statistics.quantiles(values, n=4, method="inclusive")
-    return low, middle, high
-
-
 def report(results: dict[str, list[Paired]], rate: int = RATE) -> str:
     """The side-by-side table: each row's CPU per request against the control's, per round,
     as a median with the middle half of the rounds; the issue's targets judged on it."""
@@ -131,25 +124,19 @@ def report(results: dict[str, list[Paired]], rate: int = RATE) -> str:
     floor = None
     if AGAIN in results:
         again = [p.cpu_ms[1] / p.cpu_ms[0] for p in results[AGAIN] if p.cpu_ms[0] > 0]
-        floor = abs(_middle_half(again)[1] - 1) if again else None
+        floor = abs(quartiles(again)[1] - 1) if again else None
     lines = []
     for name, pairs in results.items():
         ratios = [p.cpu_ms[1] / p.cpu_ms[0] for p in pairs if p.cpu_ms[0] > 0]
         if not ratios:  # too few requests for /proc's clock ticks to see (a smoke run)
             continue
-        low, middle, high = _middle_half(ratios)
         own = statistics.median(p.cpu_ms[1] for p in pairs)
         rps = statistics.median(p.rps[1] for p in pairs)
-        verdict = "-"
-        target = TARGETS.get(name)
-        if target is not None:
-            verdict = "met" if middle - 1 < target else "missed"
-            if floor is not None and abs(middle - 1) <= floor:
-                verdict += ", within the noise"
-            verdict = f"under {target:.0%}: {verdict}"
+        cost = quartiles(ratios)[1] - 1
         lines.append(
-            f"| {name.removeprefix('gRPC GetArticle, ')} | {own:.3f} | {middle - 1:+.1%} "
-            f"({low - 1:+.1%}..{high - 1:+.1%}) | {rps:,.0f} | {verdict} | {len(pairs)} |"
+            f"| {name.removeprefix('gRPC GetArticle, ')} | {own:.3f} "
+            f"| {spread(ratios, cost=True)} | {rps:,.0f} | {verdict(name, cost, floor)} "
+            f"| {len(pairs)} |"
         )
     if not lines:
         return ""

@@ -111,7 +111,7 @@ def targets(env: Environment, rows: list[Target], only: str) -> list[Target]:
     return started
 
 
-def _quartiles(values: list[float]) -> tuple[float, float, float]:
+def quartiles(values: list[float]) -> tuple[float, float, float]:
     """(lower quartile, median, upper quartile): the middle half of the rounds."""
     if len(values) < 2:
         return values[0], values[0], values[0]
@@ -133,26 +133,27 @@ def _paired(
     return rps, cpu
 
 
-def _spread(ratios: list[float], *, cost: bool) -> str:
+def spread(ratios: list[float], *, cost: bool) -> str:
     """`ratios` as a median with its middle half, e.g. "0.981 (0.962..0.998)"; as a change
     in percent (+2.1% (+0.4%..+3.9%)) when `cost`."""
     if not ratios:
         return "-"
-    low, middle, high = _quartiles(ratios)
+    low, middle, high = quartiles(ratios)
     if cost:
         return f"{middle - 1:+.1%} ({low - 1:+.1%}..{high - 1:+.1%})"
     return f"{middle:.3f} ({low:.3f}..{high:.3f})"
 
 
-def _verdict(name: str, rps: list[float], floor: float | None) -> str:
+def verdict(name: str, cost: float | None, floor: float | None) -> str:
+    """Row `name`'s `cost` (a share, 0.03 is 3%) against its target, "within the noise"
+    when the second control moved as far (`floor`); "-" for rows with no target."""
     target = TARGETS.get(name)
-    if target is None or not rps:
+    if target is None or cost is None:
         return "-"
-    cost = 1 - _quartiles(rps)[1]
-    verdict = "met" if cost < target else "missed"
+    said = "met" if cost < target else "missed"
     if floor is not None and abs(cost) <= floor:
-        verdict += ", within the noise"
-    return f"{cost:.1%} cost, under {target:.0%}: {verdict}"
+        said += ", within the noise"
+    return f"{cost:.1%} cost, under {target:.0%}: {said}"
 
 
 def overhead(runs: dict[str, list[tools.Measured]]) -> str:
@@ -164,16 +165,17 @@ def overhead(runs: dict[str, list[tools.Measured]]) -> str:
     again = runs.get(AGAIN)
     floor = None
     if again:  # the control against itself: how far apart two identical services measure
-        floor = abs(1 - _quartiles(_paired(off, again)[0])[1])
+        floor = abs(1 - quartiles(_paired(off, again)[0])[1])
     lines = []
     for name in SAMPLED:
         row = runs.get(name) if name != CONTROL else None
         if not row:
             continue
         rps, cpu = _paired(off, row)
+        cost = 1 - quartiles(rps)[1] if rps else None
         lines.append(
-            f"| {name.removeprefix('gRPC GetArticle, ')} | {_spread(rps, cost=False)} "
-            f"| {_spread(cpu, cost=True)} | {_verdict(name, rps, floor)} | {len(rps)} |"
+            f"| {name.removeprefix('gRPC GetArticle, ')} | {spread(rps, cost=False)} "
+            f"| {spread(cpu, cost=True)} | {verdict(name, cost, floor)} | {len(rps)} |"
         )
     if not lines:
         return ""

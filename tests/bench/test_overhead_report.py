@@ -76,7 +76,7 @@ def test_side_by_side_judges_cpu_per_request_against_the_same_seconds_control() 
     )
     traced = row_of(table, "traced 1%")
     assert traced[2] == "+3.0% (+2.5%..+3.5%)"
-    assert traced[4] == "under 5%: met"
-    assert row_of(table, "metrics on")[4] == "under 5%: missed"
+    assert traced[4] == "3.0% cost, under 5%: met"
+    assert row_of(table, "metrics on")[4] == "7.0% cost, under 5%: missed"
     assert row_of(table, "metrics and tracing off, again")[2].startswith("+0.0% ")
     assert side_by_side.report({}) == ""
