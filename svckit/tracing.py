@@ -80,10 +80,6 @@ def sampling_from(environ: Mapping[str, str]) -> Sampling:
     return Sampling(DEFAULT_ON, 1.0)
 
 
-def sampler_from(environ: Mapping[str, str]) -> Sampler:
-    return sampling_from(environ).sampler
-
-
 def endpoint_from(environ: Mapping[str, str]) -> str | None:
     """The OTLP/gRPC endpoint traces go to, or None when tracing is off."""
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
@@ -143,7 +139,10 @@ class Tracing:
         provider.add_span_processor(processor)
         sampled_roots = None
         if sampling.root_ratio is not None:
-            sampled_roots = TracerProvider(sampler=ALWAYS_ON, resource=resource)
+            # The processor is the first provider's: it alone shuts it down (close, exit).
+            sampled_roots = TracerProvider(
+                sampler=ALWAYS_ON, resource=resource, shutdown_on_exit=False
+            )
             sampled_roots.add_span_processor(processor)
         install_log_join()
         return cls(provider, service, sampling.root_ratio, sampled_roots)

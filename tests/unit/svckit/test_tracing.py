@@ -87,7 +87,7 @@ def test_binary_or_missing_values_are_no_context() -> None:
 def test_the_sampler_comes_from_the_sdk_variables(
     environment: dict[str, str], description: str
 ) -> None:
-    assert description in tracing.sampler_from(environment).get_description()
+    assert description in tracing.sampling_from(environment).sampler.get_description()
 
 
 def test_log_records_carry_the_current_span_ids() -> None:
