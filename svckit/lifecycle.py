@@ -19,6 +19,7 @@ from typing import Protocol
 import grpc
 from grpc_health.v1.health import aio as health_aio
 
+from svckit.metrics import flush_calls
 from svckit.tracing import Tracing, from_environment
 
 log = logging.getLogger("svckit.lifecycle")
@@ -64,5 +65,6 @@ async def serve_worker(service: str, start: Start, *, grace: float) -> None:
         async with start(traces) as served:
             await serve_until_signalled(served.server, served.health, grace=grace)
     finally:
+        flush_calls()  # the last calls, answered after the sampler stopped
         if traces is not None:
             traces.close()

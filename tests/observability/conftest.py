@@ -6,7 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,18 @@ def scrape(url: str) -> Samples:
     for family in text_string_to_metric_families(reply.text):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def scrape_until(url: str, done: Callable[[Samples], bool], within: float = 5.0) -> Samples:
+    """The first scrape `done` holds for, or the last one after `within` seconds. Workers
+    write their calls' counts once a second (svckit.metrics), so a call shows up in a
+    scrape up to a second after it was answered."""
+    deadline = time.monotonic() + within
+    samples = scrape(url)
+    while not done(samples) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        samples = scrape(url)
     return samples
 
 

@@ -10,12 +10,19 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, Histogram
 from sqlalchemy import exc as sa_exc
 
 from svckit.calls import CallInterceptor
 from svckit.db_metrics import counting_errors, db_error_kind
-from svckit.metrics import MetricsInterceptor
+from svckit.metrics import (
+    LATENCY_BUCKETS,
+    MetricsInterceptor,
+    Sampler,
+    _Method,
+    flush_calls,
+    grpc_metrics,
+)
 
 SERVICE = "test.metrics.Things"
 
@@ -44,12 +51,15 @@ async def write_two(request: bytes, context: Any) -> None:
 
 
 def sample(name: str, **labels: str) -> float:
+    """A value as a scrape after the next sampler round would read it."""
+    flush_calls()
     return REGISTRY.get_sample_value(name, {"grpc_service": SERVICE, **labels}) or 0.0
 
 
 async def settled(read: Callable[[], float], expected: float) -> float:
     """`read()` once it equals `expected`, or its last value after a second. The client may
     see its answer a moment before the server's interceptor has counted the call."""
+    flush_calls()
     for _ in range(100):
         value = read()
         if value == expected:
@@ -127,6 +137,55 @@ async def test_server_streams_are_counted_when_they_end(channel, method):
     )
     assert handled == before + 1
     assert sample("grpc_server_started_total", **labels) >= 1
+
+
+async def test_calls_reach_the_metrics_when_flushed_not_one_write_each(channel):
+    """Calls are counted in memory and written once per sampler round."""
+    labels = {"grpc_method": "Echo", "grpc_type": "unary"}
+    handled = {"grpc_code": "OK", **labels}
+    flush_calls()
+    before = (
+        REGISTRY.get_sample_value("grpc_server_handled_total", {"grpc_service": SERVICE, **handled})
+        or 0.0
+    )
+    for _ in range(4):
+        await channel.unary_unary(f"/{SERVICE}/Echo")(b"x")
+    await asyncio.sleep(0.05)  # the server's interceptor has surely counted the calls
+    unflushed = (
+        REGISTRY.get_sample_value("grpc_server_handled_total", {"grpc_service": SERVICE, **handled})
+        or 0.0
+    )
+    assert unflushed == before
+    Sampler(interval=60).sample()  # a sampler round writes them
+    assert sample("grpc_server_handled_total", **handled) == before + 4
+
+
+def test_a_flushed_histogram_reads_as_if_each_call_had_been_observed():
+    """The flush writes prometheus-client's histogram values itself (it has no bulk
+    observe); what a scrape reads must be what observe() would have made of each call."""
+    durations = [0.0004, 0.001, 0.0011, 0.003, 0.02, 0.02, 0.7, 3.0, 12.0, 0.0]
+    reference = Histogram(
+        "reference_seconds", "observe() per call", ["m"], buckets=LATENCY_BUCKETS, registry=None
+    ).labels("x")
+    method = _Method(grpc_metrics(), f"/{SERVICE}/Histogrammed", "unary")
+    for seconds in durations:
+        reference.observe(seconds)
+        method.started += 1
+        method.done(grpc.StatusCode.OK, seconds)
+    flush_calls()
+    expected = {
+        (s.name.removeprefix("reference"), s.labels.get("le")): s.value
+        for metric in reference.collect()
+        for s in metric.samples
+        if not s.name.endswith("_created")
+    }
+    labels = {"grpc_service": SERVICE, "grpc_method": "Histogrammed", "grpc_type": "unary"}
+    for (suffix, bound), value in expected.items():
+        extra = {"le": bound} if bound is not None else {}
+        read = REGISTRY.get_sample_value(f"grpc_server_handling{suffix}", {**labels, **extra})
+        assert read == pytest.approx(value), (suffix, bound)
+    assert sample("grpc_server_handling_seconds_count", **labels) == 10
+    assert sample("grpc_server_started_total", **labels) == 10
 
 
 def test_database_errors_are_classified_by_sqlstate_and_cause():
