@@ -48,6 +48,9 @@ class MethodSpan(Protocol):
     def opened(self, context: Any) -> Any:
         """Whatever `closed` needs back."""
 
+    def log_fields(self, opened: Any) -> dict[str, str]:
+        """What the call's log line carries of the span (its trace and span ids)."""
+
     def closed(self, opened: Any, code: grpc.StatusCode, error: Exception | None) -> None:
         """`code` is what the call answers; `error` what the handler raised, if anything."""
 
@@ -121,8 +124,10 @@ class CallInterceptor(WrappingInterceptor):
                 code = status.code
                 await context.abort_with_status(rpc_status.to_status(status.to_proto()))
             finally:
-                code = _log_call(method, code, context, started)
-                if span is not None:
+                if span is None:
+                    _log_call(method, code, context, started)
+                else:
+                    code = _log_call(method, code, context, started, span, opened)
                     span.closed(opened, code, error)
 
         return call
@@ -154,8 +159,16 @@ class CallInterceptor(WrappingInterceptor):
         return stream
 
 
-def _log_call(method: str, code: grpc.StatusCode, context: Any, started: float) -> grpc.StatusCode:
-    """Log the call's line; the code it answers (the handler may have set one)."""
+def _log_call(
+    method: str,
+    code: grpc.StatusCode,
+    context: Any,
+    started: float,
+    span: MethodSpan | None = None,
+    opened: Any = None,
+) -> grpc.StatusCode:
+    """Log the call's line, with `span`'s fields when given; the code the call answers (the
+    handler may have set one)."""
     if code is grpc.StatusCode.OK and isinstance(context.code(), grpc.StatusCode):
         code = context.code()  # set with context.set_code by the handler
     if log.isEnabledFor(logging.INFO):
@@ -166,5 +179,7 @@ def _log_call(method: str, code: grpc.StatusCode, context: Any, started: float) 
             "code": code.name,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         }
+        if span is not None:
+            extra.update(span.log_fields(opened))
         log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "call", (), None, extra=extra))
     return code

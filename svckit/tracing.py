@@ -191,8 +191,8 @@ def tracer_of(tracing: Tracing | None, name: str) -> trace.Tracer:
 class TraceIds(logging.Filter):
     """Adds the current span's trace_id and span_id (lowercase hex, as W3C writes them).
 
-    A call line meets it twice (its logger's filter, then the root handler's); the second
-    time it is already joined and left alone.
+    A traced call's line already carries them (svckit.calls takes them from the span at
+    hand) and is left alone.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -227,14 +227,13 @@ _log_join: TraceIds | None = None
 
 
 def install_log_join() -> None:
-    """Trace ids on the call log line (svckit.calls) and on every record the root logger's
-    handlers write; the SDK's per-span warnings rate-limited. Once per process."""
+    """Trace ids on every record the root logger's handlers write; the SDK's per-span
+    warnings rate-limited. Once per process."""
     global _log_join
     with _installed:
         if _log_join is not None:
             return
         _log_join = TraceIds()
-        logging.getLogger("svckit.calls").addFilter(_log_join)
         for handler in logging.getLogger().handlers:
             handler.addFilter(_log_join)
         for name in NOISY_LOGGERS:

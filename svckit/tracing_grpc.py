@@ -150,6 +150,11 @@ class _MethodSpans:
         span = self._spans.start(self._name, parent, self._attributes)
         return span, attach(trace.set_span_in_context(span, parent))
 
+    def log_fields(self, opened: tuple[trace.Span, Token[Context]]) -> dict[str, str]:
+        """The ids the log filter (svckit.tracing.TraceIds) would add, from the span at hand."""
+        ids = opened[0].get_span_context()
+        return {"trace_id": format(ids.trace_id, "032x"), "span_id": format(ids.span_id, "016x")}
+
     def closed(
         self,
         opened: tuple[trace.Span, Token[Context]],
@@ -157,13 +162,13 @@ class _MethodSpans:
         error: Exception | None,
     ) -> None:
         span, token = opened
-        if span.is_recording():
+        if span.is_recording():  # ending a span that is not does nothing
             span.set_attribute("rpc.grpc.status_code", code.value[0])
             if code in SERVER_ERRORS:
                 if error is not None:
                     span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, code.name))
-        span.end()
+            span.end()
         detach(token)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 from opentelemetry import trace
+from opentelemetry.context import Context, get_current
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,9 +38,17 @@ def operation(statement: str) -> str:
     return word if word.isalpha() else "SQL"
 
 
+# The key the API keeps the current span under in a context, learnt from the API itself.
+[_SPAN_KEY] = trace.set_span_in_context(trace.INVALID_SPAN, Context())
+
+
 def _sampled() -> bool:
-    # A span is recording exactly when it was sampled (no sampler of ours records unsampled).
-    return trace.get_current_span().is_recording()
+    """Whether the current span is recording, which it is exactly when it was sampled (no
+    sampler of ours records unsampled). Read from the current context directly: that is
+    what trace.get_current_span() does, less three frames and an ABC isinstance check, on
+    every statement."""
+    span = get_current().get(_SPAN_KEY)  # only the API sets this key, always to a Span
+    return span is not None and bool(span.is_recording())  # type: ignore[attr-defined]
 
 
 def _attributes(statement: str) -> dict[str, str]:

@@ -235,6 +235,9 @@ class Recorded:
             self.owner.events.append(("opened", self.method))
             return len(self.owner.caplog.records)
 
+        def log_fields(self, opened: int) -> dict[str, str]:
+            return {"span_of": self.method}
+
         def closed(self, opened: int, code: grpc.StatusCode, error: Exception | None) -> None:
             logged = len(self.owner.caplog.records) > opened
             kind = type(error).__name__ if error is not None else "-"
@@ -265,6 +268,9 @@ async def test_a_unary_call_is_spanned_around_its_log_line_with_the_code_it_answ
         ("opened", "/test.T/Crash"),
         ("closed", "/test.T/Crash", "INTERNAL", "RuntimeError", "True"),
     ]
+    for method in ("/test.T/Echo", "/test.T/MissingError", "/test.T/Crash"):
+        [line] = _calls(spans.caplog, method)
+        assert line.span_of == method  # the span's log fields are on the call's line
 
 
 async def test_methods_the_spans_skip_and_streams_get_no_span(spanned):
@@ -273,3 +279,4 @@ async def test_methods_the_spans_skip_and_streams_get_no_span(spanned):
     replies = [reply async for reply in channel.unary_stream("/test.T/ThreeEchoes")(b"y")]
     assert replies == [b"y"] * 3
     assert spans.events == []
+    assert not hasattr(_calls(spans.caplog, "/test.T/Skipped")[0], "span_of")

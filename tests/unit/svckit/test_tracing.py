@@ -6,12 +6,13 @@ import logging
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.context import attach, detach
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-from svckit import tracing
+from svckit import tracing, tracing_sql
 from svckit.tracing_grpc import ServerSpans, remote_context
 from svckit.tracing_sql import operation
 
@@ -157,6 +158,25 @@ def test_a_call_envoy_sampled_is_a_recorded_child_of_its_span() -> None:
     assert finished.parent is not None
     assert format(finished.parent.span_id, "016x") == SPAN_ID
     assert format(finished.context.trace_id, "032x") == TRACE_ID
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "sampled"), [(VALID, True), (VALID[:-2] + "00", False), (None, False)]
+)
+def test_statements_are_traced_exactly_under_a_sampled_call(
+    traceparent: str | None, sampled: bool
+) -> None:
+    spans, _ = server_spans({**RATIO, "OTEL_TRACES_SAMPLER_ARG": "0"})
+    assert not tracing_sql._sampled()  # no call under way
+    metadata = (("traceparent", traceparent),) if traceparent else ()
+    span = spans.start("test.T/Call", remote_context(metadata), {})
+    token = attach(trace.set_span_in_context(span))
+    try:
+        assert tracing_sql._sampled() is sampled
+    finally:
+        detach(token)
+        span.end()
+    assert not tracing_sql._sampled()
 
 
 @pytest.mark.parametrize(
