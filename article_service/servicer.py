@@ -16,6 +16,7 @@ from article_service.errors import NotAuthenticatedError
 from article_service.models import NO_FILTER, Article, ArticleChanges, ListFilter, NewArticle
 from article_service.operations import ArticleReader, CreateUnit, UnitOfWork
 from svckit.bearer import bearer_token
+from svckit.interceptors import call_metadata
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -99,7 +100,7 @@ class ArticleServicer(articles_pb2_grpc.ArticleServiceServicer):
 
 
 def _bearer(context: Context) -> str | None:
-    return bearer_token(context.invocation_metadata(), _not_bearer)
+    return bearer_token(call_metadata(context), _not_bearer)
 
 
 def _not_bearer() -> NotAuthenticatedError:

@@ -16,6 +16,7 @@ from auth_service.errors import InvalidInputError, InvalidTokenError
 from auth_service.models import IssuedToken, User, UserEvent, UserEventKind
 from auth_service.operations import AuthOperations
 from svckit.bearer import bearer_token
+from svckit.interceptors import call_metadata
 
 Context = grpc.aio.ServicerContext[Any, Any]
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -118,7 +119,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
 
 
 def _bearer(context: Context) -> str | None:
-    return bearer_token(context.invocation_metadata(), InvalidTokenError)
+    return bearer_token(call_metadata(context), InvalidTokenError)
 
 
 def parse_login_body(content_type: str, data: bytes) -> tuple[str, str]:

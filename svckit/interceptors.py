@@ -7,12 +7,17 @@ method and keeps it while the registered handler stays the same object.
 grpc.aio also runs each interceptor of a server as a coroutine of its own on every call
 (about 5 µs a call each, measured on this machine), so a server lists one: `chained`
 composes ours into a single interceptor whose handlers are wrapped once, in list order.
+
+A call's metadata is read through `call_metadata`: grpc.aio builds the metadata tuple once
+per call for the interceptors, and `context.invocation_metadata()` builds a new one on
+every use (2-3 µs each, measured; about 3% of a GetArticle's CPU for each use).
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -24,6 +29,20 @@ if TYPE_CHECKING:
     MethodHandler = grpc.RpcMethodHandler[Any, Any]
 else:
     MethodHandler = grpc.RpcMethodHandler
+
+
+Metadata = Sequence[tuple[str, Any]]
+
+# The metadata of the call under way, as grpc.aio made it for the interceptors. Each call
+# runs in a task of its own, which sees only the value set for it.
+_call_metadata: ContextVar[Metadata | None] = ContextVar("call_metadata", default=None)
+
+
+def call_metadata(context: Any) -> Metadata:
+    """The metadata the client sent with the call `context` belongs to: the tuple the
+    interceptor was given, or, on a server without ours, the context's own."""
+    found = _call_metadata.get()
+    return found if found is not None else context.invocation_metadata()
 
 
 class WrappingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
@@ -38,6 +57,7 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> MethodHandler | None:
+        _call_metadata.set(handler_call_details.invocation_metadata)
         handler = await continuation(handler_call_details)
         if handler is None:
             return None  # an unknown method: grpc answers UNIMPLEMENTED itself

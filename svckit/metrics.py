@@ -9,7 +9,8 @@ status code names and fixed kinds: never an id, a user name or anything a client
 Instruments are built on first use, in the worker, so that a supervisor can switch
 prometheus-client to its multi-process mode before any value exists (svckit.exporter).
 With several workers a scrape reads files the workers write, so no value can be computed
-at scrape time: gauges are set by a `Sampler` every second instead.
+at scrape time: gauges are set by a `Sampler` every second instead. The same round writes
+the calls' counts, which each call only adds to in memory (see `_Method`).
 """
 
 from __future__ import annotations

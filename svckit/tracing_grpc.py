@@ -22,6 +22,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from svckit.interceptors import call_metadata
 from svckit.tracing import Tracing
 
 UNTRACED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -146,7 +147,7 @@ class _MethodSpans:
         self._attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": short}
 
     def opened(self, context: Any) -> tuple[trace.Span, Token[Context]]:
-        parent = remote_context(context.invocation_metadata())
+        parent = remote_context(call_metadata(context))
         span = self._spans.start(self._name, parent, self._attributes)
         return span, attach(trace.set_span_in_context(span, parent))
 

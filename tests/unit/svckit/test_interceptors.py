@@ -3,13 +3,21 @@ as the list it replaces (same order, streams untouched, unknown methods UNIMPLEM
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
 
-from svckit.interceptors import Handler, MethodHandler, WrappingInterceptor, chained, unary
+from svckit.interceptors import (
+    Handler,
+    MethodHandler,
+    WrappingInterceptor,
+    call_metadata,
+    chained,
+    unary,
+)
 
 
 class Tag(WrappingInterceptor):
@@ -88,3 +96,30 @@ async def test_streams_and_unknown_methods_pass_the_chain_as_without_it(served) 
 
 def test_no_links_means_no_interceptor() -> None:
     assert chained() == []
+
+
+@pytest.mark.parametrize("links", [1, 0])
+async def test_each_call_reads_its_own_metadata_with_or_without_the_chain(links: int) -> None:
+    """Two calls under way at once, each reading the metadata its client sent; without our
+    interceptor, call_metadata falls back to the context's."""
+    both_in = asyncio.Barrier(2)
+
+    async def whose(request: bytes, context: Any) -> bytes:
+        await both_in.wait()  # the other call has set its metadata by now
+        return dict(call_metadata(context))["x-caller"].encode()
+
+    handlers: dict[str, MethodHandler] = {"Whose": grpc.unary_unary_rpc_method_handler(whose)}
+    server = grpc.aio.server(interceptors=chained(*[Tag("only", [])][:links]))
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.T", handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary("/test.T/Whose")
+            answers = await asyncio.gather(
+                call(b"", metadata=(("x-caller", "ann"),)),
+                call(b"", metadata=(("x-caller", "bob"),)),
+            )
+    finally:
+        await server.stop(None)
+    assert answers == [b"ann", b"bob"]
