@@ -106,7 +106,8 @@ async def test_each_call_reads_its_own_metadata_with_or_without_the_chain(links:
 
     async def whose(request: bytes, context: Any) -> bytes:
         await both_in.wait()  # the other call has set its metadata by now
-        return dict(call_metadata(context))["x-caller"].encode()
+        caller: str = dict(call_metadata(context))["x-caller"]
+        return caller.encode()
 
     handlers: dict[str, MethodHandler] = {"Whose": grpc.unary_unary_rpc_method_handler(whose)}
     server = grpc.aio.server(interceptors=chained(*[Tag("only", [])][:links]))
@@ -115,11 +116,13 @@ async def test_each_call_reads_its_own_metadata_with_or_without_the_chain(links:
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            call = channel.unary_unary("/test.T/Whose")
+            call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                "/test.T/Whose"
+            )
             answers = await asyncio.gather(
                 call(b"", metadata=(("x-caller", "ann"),)),
                 call(b"", metadata=(("x-caller", "bob"),)),
             )
     finally:
         await server.stop(None)
-    assert answers == [b"ann", b"bob"]
+    assert list(answers) == [b"ann", b"bob"]
