@@ -75,6 +75,39 @@ def stack_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess
     )
 
 
+# A failed test prints these services' last log lines in the run's summary: the stack is
+# removed at the end, and CI keeps only what the run printed.
+LOGGED = ("articles", "auth", "gateway")
+LOG_LINES = 40
+_failed: list[str] = []
+_kept_logs: list[str] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        _failed.append(item.nodeid)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for text in _kept_logs:
+        terminalreporter.write_line(text)
+
+
+def _logs(stack: Stack, service: str) -> str:
+    """The last lines of `service`'s log, less its health checks (Envoy's, every second)."""
+    shown = podman("logs", stack.container(service))
+    lines = [
+        line
+        for line in (shown.stdout + shown.stderr).splitlines()
+        if "/grpc.health.v1.Health/" not in line
+    ]
+    tail = "\n".join(lines[-LOG_LINES:])
+    return f"--- last {LOG_LINES} log lines of {service}, health checks left out ---\n{tail}"
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     if shutil.which("podman") is None:
@@ -93,11 +126,14 @@ def stack() -> Iterator[Stack]:
         "ARTICLES_DB_PASSWORD": secrets.token_urlsafe(16),
         "GATEWAY_HOST_PORT": str(port),
     }
+    stack = Stack(project, f"http://127.0.0.1:{port}", image)
     try:
         started = stack_script("up", "--project", project, env=env)
         if started.returncode != 0:
             pytest.fail(f"the stack did not come up:\n{started.stdout}{started.stderr}")
-        yield Stack(project, f"http://127.0.0.1:{port}", image)
+        yield stack
     finally:
+        if _failed:  # the containers' own account, before they are removed with the stack
+            _kept_logs.extend(_logs(stack, service) for service in LOGGED)
         removed = stack_script("down", "--project", project, "--volumes", env=env)
         assert removed.returncode == 0, removed.stderr

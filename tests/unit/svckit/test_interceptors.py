@@ -14,6 +14,7 @@ from svckit.interceptors import (
     Handler,
     MethodHandler,
     WrappingInterceptor,
+    _call_metadata,
     call_metadata,
     chained,
     unary,
@@ -104,8 +105,11 @@ async def test_each_call_reads_its_own_metadata_with_or_without_the_chain(links:
     interceptor, call_metadata falls back to the context's."""
     both_in = asyncio.Barrier(2)
 
+    given: list[bool] = []
+
     async def whose(request: bytes, context: Any) -> bytes:
         await both_in.wait()  # the other call has set its metadata by now
+        given.append(_call_metadata.get() is not None)  # the interceptor's tuple, not rebuilt
         caller: str = dict(call_metadata(context))["x-caller"]
         return caller.encode()
 
@@ -126,3 +130,4 @@ async def test_each_call_reads_its_own_metadata_with_or_without_the_chain(links:
     finally:
         await server.stop(None)
     assert list(answers) == [b"ann", b"bob"]
+    assert given == [bool(links)] * 2
