@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from article_service.config import Settings as ArticleSettings
 from auth_service import keys as auth_keys
 from auth_service import server as auth_server
 from devstack import migrate
+from devstack.postgres import free_port
 from gateway import launch
 from gateway.config import GatewaySettings
 from tests.conftest import in_process_auth_settings
@@ -30,12 +30,6 @@ LOGIN_MAX_FAILURES = 3
 # High enough that the suite never meets the gateway's login rate limit; the test of that
 # limit starts a gateway of its own (tests/e2e/test_attacks.py).
 E2E_LOGIN_RATE_PER_MINUTE = 60_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.launched import LaunchedStack, stack_env
+from devstack.postgres import free_port
 from tests.observability.promql import RULES
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -90,12 +90,6 @@ def scrapes(stack: LaunchedStack) -> Scrapes:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Prometheus:
     url: str
@@ -141,7 +135,7 @@ def prometheus(scrapes: Scrapes, tmp_path_factory: pytest.TempPathFactory) -> It
         "scrape_configs": jobs,
     }
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     with (work / "prometheus.log").open("wb") as log:
         process = subprocess.Popen(
             [
