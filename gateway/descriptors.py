@@ -152,7 +152,7 @@ def _clean(comment: str) -> str:
 def for_envoy(path: Path) -> bytes:
     """The set with `response_body` cleared: Envoy 1.40 refuses it on non-HttpBody fields.
 
-    The gateway's Lua filter unwraps that field instead (see render.py), so clients still
+    The gateway's Lua filter unwraps that field instead (see routes.py), so clients still
     get what the annotation promises, e.g. a bare JSON array for ListArticles.
     """
     descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())

@@ -1,6 +1,6 @@
 """Generate the OpenAPI 3.1 document from the descriptor set: HTTP annotations and comments.
 
-What a proto cannot say is kept in small tables: the REST status of success (render.py
+What a proto cannot say is kept in small tables: the REST status of success (routes.py
 also hands 201/204 to status.lua through route metadata), who may call, which errors an RPC
 documents (SEMANTICS); what the services check in each input field (CONSTRAINTS, so
 input the document calls valid is accepted, which the fuzzer in faults/fuzz.py relies

@@ -2,7 +2,7 @@
 --
 -- This filter sits BEFORE the transcoder, so on the way back it sees the final,
 -- already transcoded response. A route whose methods succeed with 201 or 204 carries
--- them in its metadata (success = {POST = "201"}, from openapi.SEMANTICS, by render.py);
+-- them in its metadata (success = {POST = "201"}, from openapi.SEMANTICS, by routes.py);
 -- the request's method picks one, kept in the stream's dynamic metadata for the reply,
 -- where it is applied only over a 200, so an error mapped by the transcoder is never
 -- masked. The services know nothing of HTTP codes (sending them as initial metadata
@@ -10,7 +10,7 @@
 -- clients read it as the start of the next response.
 
 -- A route whose RPC declares `response_body: "x"` carries metadata unwrap = "x": Envoy
--- 1.40 cannot do it, so the body {"x":<value>} becomes <value> here. render.py only
+-- 1.40 cannot do it, so the body {"x":<value>} becomes <value> here. routes.py only
 -- allows this for messages with that one field, or that field (an array) followed by
 -- next_page_token, which moves from the body to the x-next-page-token header (absent on
 -- the last page). A base64url token never holds '"' or "]". The gateway does this, not
@@ -41,7 +41,7 @@ end
 -- allows but gRPC does not (`k+`), a `-bin` value that is not base64, a malformed
 -- `grpc-timeout`. Such headers mean nothing to a REST route, so they are dropped
 -- (unknown headers are ignored, as any HTTP server does); `grpc-*` names are gRPC's own.
--- A method the path does not offer answers 405 with `Allow` (render.py puts the path's
+-- A method the path does not offer answers 405 with `Allow` (routes.py puts the path's
 -- methods in the route metadata); without this the transcoder would answer 404.
 
 local function drop_unsafe_headers(headers)

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from gateway import launch, render
 from gateway.config import GatewaySettings
+from gateway.filters import RATE_LIMIT, RATE_LIMITED_MESSAGE
+from gateway.routes import login_rate_limit
 from tests.gateway.conftest import connection_manager
 
 
@@ -84,25 +86,23 @@ def test_connection_manager_timeouts_come_from_the_settings(descriptors, tmp_pat
 
 
 def test_only_the_login_route_carries_the_rate_limit(config, settings):
-    limited = [
-        r for r in api_routes(config) if render.RATE_LIMIT in r.get("typed_per_filter_config", {})
-    ]
+    limited = [r for r in api_routes(config) if RATE_LIMIT in r.get("typed_per_filter_config", {})]
     [login] = limited
     assert re.match(login["match"]["safe_regex"]["regex"], "/auth/login")
     assert re.match(login["match"]["safe_regex"]["regex"], "/auth/login/")
     assert "headers" not in login["match"]  # the POST route (the path has no GET)
-    bucket = login["typed_per_filter_config"][render.RATE_LIMIT]
-    assert bucket == render.login_rate_limit(settings)
+    bucket = login["typed_per_filter_config"][RATE_LIMIT]
+    assert bucket == login_rate_limit(settings)
     assert bucket["filter_enforced"]["default_value"]["numerator"] == 100
     assert bucket["filter_enabled"]["default_value"]["numerator"] == 100
     # The filter in the chain has no bucket of its own, so no other route is limited.
     filters = {f["name"]: f["typed_config"] for f in connection_manager(config)["http_filters"]}
-    assert "token_bucket" not in filters[render.RATE_LIMIT]
+    assert "token_bucket" not in filters[RATE_LIMIT]
 
 
 @pytest.mark.parametrize("per_minute", [1, 7, 30, 45, 60, 61, 1000, 60_000])
 def test_the_token_bucket_allows_exactly_the_configured_rate(per_minute):
-    bucket = render.login_rate_limit(
+    bucket = login_rate_limit(
         GatewaySettings(
             auth_endpoints=["127.0.0.1:1"],
             articles_endpoints=["127.0.0.1:2"],
@@ -128,7 +128,7 @@ def test_a_rate_limited_login_is_a_json_429_with_its_own_message(config):
     comparison = first["filter"]["status_code_filter"]["comparison"]
     assert comparison["op"] == "EQ"
     assert comparison["value"]["default_value"] == 429
-    assert first["body"]["inline_string"] == render.RATE_LIMITED_MESSAGE
+    assert first["body"]["inline_string"] == RATE_LIMITED_MESSAGE
     assert first["body_format_override"]["content_type"] == "application/json"
 
 

@@ -10,6 +10,8 @@ import yaml
 
 from gateway import launch, render, upstreams
 from gateway.config import GatewaySettings
+from gateway.filters import CORS, LUA_FILTER, TRANSCODER
+from gateway.routes import DISABLED, methods
 from tests.gateway.conftest import connection_manager
 
 
@@ -51,7 +53,7 @@ def test_writes_are_retried_only_when_they_never_ran_and_every_route_has_a_timeo
     for route in (r for r in routes if "route" in r):
         assert route["route"]["timeout"] == f"{settings.request_timeout_seconds:g}s"
         retry_on = set(route["route"]["retry_policy"]["retry_on"].split(","))
-        if route["match"].get("headers", []) == [render._methods("GET")]:
+        if route["match"].get("headers", []) == [methods("GET")]:
             assert {"reset", "unavailable"} <= retry_on
         else:
             assert route["match"].get("headers", []) == []
@@ -64,7 +66,7 @@ def test_the_docs_routes_bypass_the_transcoder(config, rendered):
     served = {r["match"]["path"]: r for r in routes if "direct_response" in r}
     assert {"/openapi.json", "/docs", "/docs/"} <= served.keys()
     for route in served.values():
-        assert route["typed_per_filter_config"] == render.DISABLED
+        assert route["typed_per_filter_config"] == DISABLED
     assert served["/openapi.json"]["direct_response"]["body"]["filename"] == str(
         rendered.parent.resolve() / "openapi.json"
     )
@@ -84,7 +86,7 @@ def test_filters_run_cors_then_limits_then_lua_before_the_transcoder(config):
 
 def test_the_transcoder_prints_snake_case_defaults_and_rejects_unknown_input(config, descriptors):
     filters = {f["name"]: f["typed_config"] for f in connection_manager(config)["http_filters"]}
-    transcoder = filters[render.TRANSCODER]
+    transcoder = filters[TRANSCODER]
     assert transcoder["print_options"] == {
         "always_print_primitive_fields": True,
         "preserve_proto_field_names": True,
@@ -96,7 +98,7 @@ def test_the_transcoder_prints_snake_case_defaults_and_rejects_unknown_input(con
 
 def test_cors_allows_exactly_the_configured_origins_without_credentials(config, settings):
     vhost = connection_manager(config)["route_config"]["virtual_hosts"][0]
-    policy = vhost["typed_per_filter_config"][render.CORS]
+    policy = vhost["typed_per_filter_config"][CORS]
     assert [o["exact"] for o in policy["allow_origin_string_match"]] == settings.cors_origins
     assert policy["allow_credentials"] is False
     assert "authorization" in policy["allow_headers"]
@@ -188,9 +190,9 @@ def test_lists_come_from_comma_separated_variables(monkeypatch):
 def test_writes_that_create_or_delete_carry_their_rest_code_for_the_lua_filter(config):
     routes = connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
     success = {
-        route["match"]["safe_regex"]["regex"]: route["metadata"]["filter_metadata"][
-            render.LUA_FILTER
-        ].get("success")
+        route["match"]["safe_regex"]["regex"]: route["metadata"]["filter_metadata"][LUA_FILTER].get(
+            "success"
+        )
         for route in routes
         if "route" in route and "headers" not in route["match"]  # the non-GET routes
     }

@@ -3,7 +3,7 @@
 Found by the healing fault run: a create that reached a worker as it began to drain came
 back as HTTP 499 (gRPC CANCELLED) through the gateway. grpc.aio's `server.stop()` cancels
 the calls its core accepted but had not handed to a handler yet. This test pins what makes
-the gateway's retry of such a write safe (gateway.render.WRITE_RETRIES): none of those
+the gateway's retry of such a write safe (gateway.routes.WRITE_RETRIES): none of those
 calls wrote anything.
 """
 
