@@ -255,8 +255,8 @@ class Sampler:
         self._probes.append(probe)
 
     def sample(self) -> None:
-        flush_calls()
-        for probe in self._probes:
+        """Write the calls counted since the last round, then set each gauge."""
+        for probe in (flush_calls, *self._probes):
             try:
                 probe()
             except Exception:  # a broken probe must never stop the others
