@@ -28,7 +28,7 @@ from blog.auth.v1 import auth_pb2, auth_pb2_grpc
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.render import RATE_LIMITED_MESSAGE
+from gateway.filters import RATE_LIMITED_MESSAGE
 from tests.e2e.conftest import LOGIN_MAX_FAILURES, PASSWORD, User, start_gateway
 
 CREDENTIALS = "Could not validate credentials"
