@@ -18,7 +18,7 @@ import asyncpg
 
 from devstack import bootstrap
 from devstack.launched import ROOT, LaunchedStack, stack_env, stop_process, wait_http
-from devstack.postgres import free_port_block
+from devstack.ports import free_port_block
 
 PEER_ROLE = "bench_peer"
 PEER_SCHEMA = "peer"

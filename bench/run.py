@@ -29,7 +29,7 @@ from bench.targets import (
     build_targets,
     split_over_workers,
 )
-from devstack import postgres
+from devstack import pg_files
 from devstack.launched import ROOT
 
 RESULTS = ROOT / "bench" / "results"
@@ -64,7 +64,7 @@ def measure(
     if target.pgbench is not None:
         clients = 4 * env.workers
         return tools.pgbench(
-            postgres.bindir() / "pgbench", env.superuser_url(), target.pgbench, load, clients
+            pg_files.bindir() / "pgbench", env.superuser_url(), target.pgbench, load, clients
         )
     chosen = h1_load if target.http1 else load
     if target.streams is not None:  # one connection, this many streams

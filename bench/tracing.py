@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from devstack import services
-from devstack.postgres import free_port_block
+from devstack.ports import free_port_block
 from devstack.probe import wait_serving
 
 if TYPE_CHECKING:

@@ -26,7 +26,8 @@ from typing import IO
 from devstack.bootstrap import DATABASE
 from devstack.control import request_scale
 from devstack.database import service_urls
-from devstack.postgres import LocalPostgres, free_port_block
+from devstack.ports import free_port_block
+from devstack.postgres import LocalPostgres
 from devstack.services import clean_env
 from devstack.settings import StackSettings
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from devstack import bootstrap, database, postgres, probe, services
+from devstack import bootstrap, database, ports, postgres, probe, services
 from devstack.launched import children
 from devstack.services import ServiceSpec
 
@@ -205,7 +205,7 @@ class Cluster:
 
     def start(self, *, with_gateway: bool = True) -> None:
         try:
-            embedded = database.start_embedded(self.workdir, postgres.free_port())
+            embedded = database.start_embedded(self.workdir, ports.free_port())
             self.db = Database(embedded.cluster)
             database.migrate_all(embedded.urls)
             self._start_services(embedded.urls)
@@ -221,7 +221,7 @@ class Cluster:
         keys_dir = self.workdir / "keys"
         ensure_key(keys_dir)
         n = self.workers
-        auth_port = postgres.free_port_block(2 + 2 * n)
+        auth_port = ports.free_port_block(2 + 2 * n)
         articles_port = auth_port + 1 + n
         env = services.clean_env()
         # Fork after gRPC started is not what the services do; keep gRPC's fork hooks off.
@@ -247,10 +247,10 @@ class Cluster:
 
         assert self.auth is not None
         assert self.articles is not None
-        port = postgres.free_port()
+        port = ports.free_port()
         settings = GatewaySettings(
             port=port,
-            admin_port=postgres.free_port(),
+            admin_port=ports.free_port(),
             auth_endpoints=self.auth.worker_targets,
             articles_endpoints=self.articles.worker_targets,
             access_log_path=str(self.workdir / "gateway-access.log"),

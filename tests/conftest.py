@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from auth_service.config import Settings as AuthSettings
-from devstack import bootstrap, postgres
+from devstack import bootstrap, ports, postgres
 
 # Tests fork (initdb, pg_ctl) while in-process servers hold open gRPC streams (the article
 # service's feed consumer). gRPC core's fork handlers then crash the child now and then;
@@ -66,7 +66,7 @@ class Database:
 
 def start_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """Start a cluster with the stack's roles and schemas; stop it when the caller is done."""
-    cluster = postgres.LocalPostgres(Path(tmp_path_factory.mktemp("pg")), postgres.free_port())
+    cluster = postgres.LocalPostgres(Path(tmp_path_factory.mktemp("pg")), ports.free_port())
     cluster.start()
     passwords = {item.role: secrets.token_urlsafe(16) for item in bootstrap.ROLES}
     bootstrap.bootstrap(cluster.superuser_url(), passwords)

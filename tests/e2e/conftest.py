@@ -19,7 +19,7 @@ from article_service.config import Settings as ArticleSettings
 from auth_service import keys as auth_keys
 from auth_service import server as auth_server
 from devstack import migrate
-from devstack.postgres import free_port
+from devstack.ports import free_port
 from gateway import launch
 from gateway.config import GatewaySettings
 from tests.conftest import in_process_auth_settings

@@ -15,7 +15,7 @@ import grpc
 from blog.articles.v1 import articles_pb2, articles_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack.postgres import free_port_block
+from devstack.ports import free_port_block
 from tests.e2e.otlp import receiving
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.postgres import free_port_block
+from devstack.ports import free_port_block
 from gateway import launch
 from gateway.config import GatewaySettings
 from gateway.upstreams import write_endpoints

@@ -16,7 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.launched import LaunchedStack, stack_env
-from devstack.postgres import free_port
+from devstack.ports import free_port
 from tests.observability.promql import RULES
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -1,7 +1,7 @@
 """The embedded PostgreSQL as `make run` and the tests use it: real initdb, real servers.
 
 Most tests hold for root and ordinary users alike; as root the server runs as `blogpg` and
-keeps its files under the base (devstack.postgres.server_dir()), which the root-only tests
+keeps its files under the base (devstack.pg_files.server_dir()), which the root-only tests
 check.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from devstack import postgres
+from devstack import pg_files, ports, postgres
 from svckit.processes import alive
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server over")
@@ -83,7 +83,7 @@ async def test_a_relative_data_folder_starts_and_keeps_its_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    cluster = postgres.LocalPostgres(Path(".data") / "postgres", postgres.free_port())
+    cluster = postgres.LocalPostgres(Path(".data") / "postgres", ports.free_port())
     cluster.start()
     try:
         await _query(cluster, "CREATE TABLE kept (x int)")
@@ -102,8 +102,8 @@ async def test_a_cluster_under_a_private_folder_serves_restarts_and_loosens_noth
     data_dir = private / "clone" / ".data" / "postgres"
     data_dir.mkdir(parents=True)
     # The folders above the data and above the binaries (this checkout's .venv).
-    before = _modes(data_dir, postgres.bindir())
-    cluster = postgres.LocalPostgres(data_dir, postgres.free_port())
+    before = _modes(data_dir, pg_files.bindir())
+    cluster = postgres.LocalPostgres(data_dir, ports.free_port())
     cluster.start()
     try:
         await _query(cluster, "CREATE TABLE kept (x int)")
@@ -111,7 +111,7 @@ async def test_a_cluster_under_a_private_folder_serves_restarts_and_loosens_noth
         first = cluster.pid()
         assert first is not None
         if os.geteuid() == 0:
-            assert _uid_of(first) == pwd.getpwnam(postgres.SERVER_USER).pw_uid
+            assert _uid_of(first) == pwd.getpwnam(pg_files.SERVER_USER).pw_uid
         cluster.stop()
         _wait_gone(first)
         cluster.start()
@@ -119,7 +119,7 @@ async def test_a_cluster_under_a_private_folder_serves_restarts_and_loosens_noth
         assert await _query(cluster, "SELECT x FROM kept") == 42
     finally:
         cluster.stop("immediate")
-    assert _modes(data_dir, postgres.bindir()) == before
+    assert _modes(data_dir, pg_files.bindir()) == before
     assert _mode_and_owner(private)[0] == 0o700
 
 
@@ -128,14 +128,14 @@ async def test_root_keeps_the_cluster_under_the_base_and_nothing_secret_is_reada
     private: Path,
 ) -> None:
     data_dir = private / "data"
-    cluster = postgres.LocalPostgres(data_dir, postgres.free_port())
+    cluster = postgres.LocalPostgres(data_dir, ports.free_port())
     cluster.start()
     try:
         assert await _query(cluster, "SELECT 1") == 1
-        base = postgres.server_dir()
+        base = pg_files.server_dir()
         home = cluster.home
         assert home.parent == base / "clusters"
-        server = pwd.getpwnam(postgres.SERVER_USER)
+        server = pwd.getpwnam(pg_files.SERVER_USER)
         mode_and_owner = _mode_and_owner
         assert mode_and_owner(base) == (0o755, 0)
         assert mode_and_owner(base / "clusters") == (0o711, 0)  # nobody else lists them
@@ -159,7 +159,7 @@ async def test_root_keeps_the_cluster_under_the_base_and_nothing_secret_is_reada
 async def test_start_after_a_kill_9_of_the_postmaster_serves_the_same_data(
     private: Path,
 ) -> None:
-    cluster = postgres.LocalPostgres(private / "data", postgres.free_port())
+    cluster = postgres.LocalPostgres(private / "data", ports.free_port())
     cluster.start()
     try:
         await _query(cluster, "CREATE TABLE kept (x int)")
@@ -183,7 +183,7 @@ async def test_start_after_a_kill_9_of_the_postmaster_serves_the_same_data(
 async def test_start_with_a_stale_postmaster_pid_that_another_process_now_has(
     private: Path,
 ) -> None:
-    cluster = postgres.LocalPostgres(private / "data", postgres.free_port())
+    cluster = postgres.LocalPostgres(private / "data", ports.free_port())
     cluster.start()
     other = _bystander()
     try:
@@ -209,8 +209,8 @@ async def test_start_with_a_stale_postmaster_pid_that_another_process_now_has(
 async def test_two_clusters_run_side_by_side_and_stop_leaves_nothing_running(
     private: Path,
 ) -> None:
-    one = postgres.LocalPostgres(private / "one", postgres.free_port())
-    two = postgres.LocalPostgres(private / "two", postgres.free_port())
+    one = postgres.LocalPostgres(private / "one", ports.free_port())
+    two = postgres.LocalPostgres(private / "two", ports.free_port())
     one.start()
     two.start()
     try:
@@ -235,7 +235,7 @@ async def test_root_starts_afresh_for_a_data_folder_made_again_and_sweeps_gone_o
     private: Path,
 ) -> None:
     data_dir = private / "data"
-    cluster = postgres.LocalPostgres(data_dir, postgres.free_port())
+    cluster = postgres.LocalPostgres(data_dir, ports.free_port())
     cluster.start()
     try:
         await _query(cluster, "CREATE TABLE old (x int)")
@@ -247,7 +247,7 @@ async def test_root_starts_afresh_for_a_data_folder_made_again_and_sweeps_gone_o
         cluster.stop("immediate")
     gone_home = cluster.home
     shutil.rmtree(data_dir)  # like pytest dropping an old temporary folder
-    fresh = postgres.LocalPostgres(private / "fresh", postgres.free_port())
+    fresh = postgres.LocalPostgres(private / "fresh", ports.free_port())
     fresh.start()
     try:
         assert not gone_home.exists()
@@ -260,7 +260,7 @@ async def test_root_adopts_a_cluster_it_made_inside_the_data_folder_before(
     private: Path,
 ) -> None:
     data_dir = private / "data"
-    cluster = postgres.LocalPostgres(data_dir, postgres.free_port())
+    cluster = postgres.LocalPostgres(data_dir, ports.free_port())
     cluster.start()
     await _query(cluster, "CREATE TABLE kept AS SELECT 5 AS x")
     cluster.stop()

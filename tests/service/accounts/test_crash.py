@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from article_service.user_feed import CONSUMER
-from devstack.postgres import free_port
+from devstack.ports import free_port
 
 from .conftest import eventually, execute, feed_head, scalar
 

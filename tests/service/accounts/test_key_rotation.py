@@ -18,7 +18,7 @@ from blog.auth.v1 import auth_pb2, auth_pb2_grpc
 from article_service import server as article_server
 from auth_service import keys as auth_keys
 from auth_service import server as auth_server
-from devstack.postgres import free_port
+from devstack.ports import free_port
 from tests.conftest import in_process_auth_settings
 
 from .conftest import PASSWORD, article_settings

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from article_service import server as article_server
-from devstack import bootstrap, migrate, postgres
+from devstack import bootstrap, migrate, ports, postgres
 
 from .conftest import article_settings
 from .helpers import rpc_error
@@ -50,7 +50,7 @@ async def test_reflection_lists_the_article_service(channel):
 
 
 async def test_health_is_not_serving_while_the_database_is_down(tmp_path: Path):
-    cluster = postgres.LocalPostgres(tmp_path / "pg", postgres.free_port())
+    cluster = postgres.LocalPostgres(tmp_path / "pg", ports.free_port())
     await asyncio.to_thread(cluster.start)
     try:
         password = "health-test-password"

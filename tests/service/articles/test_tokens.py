@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from article_service import server as article_server
-from devstack.postgres import free_port
+from devstack.ports import free_port
 
 from .conftest import article_settings
 from .helpers import rpc_error

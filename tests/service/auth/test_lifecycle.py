@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from auth_service.config import Settings
 from auth_service.server import running
-from devstack import bootstrap, migrate, postgres
+from devstack import bootstrap, migrate, ports, postgres
 
 from .conftest import make_settings
 
@@ -38,7 +38,7 @@ async def _wait_for_status(health: Any, wanted: int) -> None:
 async def test_health_is_not_serving_while_the_database_is_down(
     tmp_path: Path, keys_dir: Path
 ) -> None:
-    cluster = postgres.LocalPostgres(tmp_path / "pg", postgres.free_port())
+    cluster = postgres.LocalPostgres(tmp_path / "pg", ports.free_port())
     await asyncio.to_thread(cluster.start)
     try:
         password = secrets.token_urlsafe(16)
@@ -68,7 +68,7 @@ async def test_health_is_not_serving_while_the_database_is_down(
 async def test_sigterm_stops_the_process_gracefully(
     settings: Settings, keys_dir: Path, tmp_path: Path
 ) -> None:
-    port = postgres.free_port()
+    port = ports.free_port()
     env = {
         **os.environ,
         "AUTH_DATABASE_URL": settings.database_url.get_secret_value(),
