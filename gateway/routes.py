@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gateway import docs, openapi
+from gateway import api_tables, docs
 from gateway.config import GatewaySettings
 from gateway.descriptors import Descriptors, HttpRoute
 from gateway.filters import LUA_FILTER, RATE_LIMIT, TRANSCODER
@@ -103,8 +103,8 @@ def api_routes(settings: GatewaySettings, routes: list[HttpRoute]) -> list[dict[
                 entry["metadata"] = {"filter_metadata": {LUA_FILTER: {"unwrap": unwrap.pop()}}}
             result.append(entry)
         lua: dict[str, Any] = {"allow": allow}
-        # status.lua answers these methods' 200s as 201/204 (openapi.SEMANTICS says which).
-        codes = {route.verb: openapi.SEMANTICS[route.rpc].success for route in bound}
+        # status.lua answers these methods' 200s as 201/204 (api_tables.SEMANTICS says which).
+        codes = {route.verb: api_tables.SEMANTICS[route.rpc].success for route in bound}
         success = {verb: str(code) for verb, code in codes.items() if code != 200}
         if success:
             lua["success"] = success

@@ -2,7 +2,7 @@
 --
 -- This filter sits BEFORE the transcoder, so on the way back it sees the final,
 -- already transcoded response. A route whose methods succeed with 201 or 204 carries
--- them in its metadata (success = {POST = "201"}, from openapi.SEMANTICS, by routes.py);
+-- them in its metadata (success = {POST = "201"}, from api_tables.SEMANTICS, by routes.py);
 -- the request's method picks one, kept in the stream's dynamic metadata for the reply,
 -- where it is applied only over a 200, so an error mapped by the transcoder is never
 -- masked. The services know nothing of HTTP codes (sending them as initial metadata
