@@ -85,6 +85,23 @@ function envoy_on_request(handle)
   drop_unsafe_headers(headers)
 end
 
+-- A draining service cancels the calls it accepted but never ran (gRPC CANCELLED), after
+-- the route's retries; the transcoder answers that as 499, "client closed request". The
+-- client closed nothing: the service is going away, so it gets the documented 503, and a
+-- write may be retried (a cancelled call never ran).
+local UNAVAILABLE_BODY =
+  '{"code":14,"message":"The service is restarting, try again later","details":[]}'
+
+local function cancelled_as_unavailable(handle)
+  local body = handle:body()
+  if body ~= nil then
+    body:setBytes(UNAVAILABLE_BODY)
+  end
+  -- Fetch the headers again: a handle taken before body() stops applying changes.
+  handle:headers():replace(":status", "503")
+  handle:headers():replace("content-type", "application/json")
+end
+
 function envoy_on_response(handle)
   local field = handle:metadata():get("unwrap")
   if field ~= nil and handle:headers():get(":status") == "200" then
@@ -104,6 +121,9 @@ function envoy_on_response(handle)
         handle:headers():remove("content-type")
       end
     end
+  end
+  if handle:headers():get(":status") == "499" then
+    cancelled_as_unavailable(handle)
   end
   if handle:headers():get(":status") == "401" then
     handle:headers():replace("www-authenticate", "Bearer")
