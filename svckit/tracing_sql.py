@@ -121,32 +121,24 @@ def trace_statements(engine: AsyncEngine, tracing: Tracing | None) -> None:
     def connecting(_dialect: Any, _record: Any, _args: Any, options: dict[str, Any]) -> None:
         options["connection_class"] = connection_class  # the driver's statements, traced
 
-    def executing(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        if not _sampled():
-            return False  # SQLAlchemy executes it as usual
-        with _statement_span(tracer, statement):
-            context.dialect.do_execute(cursor, statement, parameters, context)
-        return True
+    def in_span(execute: str) -> Callable[..., bool]:
+        """A dialect event that runs the statement itself, in a span, when it is sampled
+        (returning True tells SQLAlchemy it ran); else lets SQLAlchemy run it."""
 
-    def executing_many(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        if not _sampled():
-            return False
-        with _statement_span(tracer, statement):
-            context.dialect.do_executemany(cursor, statement, parameters, context)
-        return True
+        def handler(cursor: Any, statement: str, *rest: Any) -> bool:
+            if not _sampled():
+                return False
+            context = rest[-1]  # each event's last argument is the execution context
+            with _statement_span(tracer, statement):
+                getattr(context.dialect, execute)(cursor, statement, *rest)
+            return True
 
-    def executing_bare(cursor: Any, statement: str, context: Any) -> bool:
-        if not _sampled():
-            return False
-        with _statement_span(tracer, statement):
-            context.dialect.do_execute_no_params(cursor, statement, context)
-        return True
+        return handler
 
     # Dialect events, not the connection events (before_cursor_execute ...): those mark the
     # engine as having events, and every connection checkout then dispatches to them, the
     # driver's hot path included (about 0.6% of a GetArticle, profiled).
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "do_connect", connecting)
-    event.listen(sync_engine, "do_execute", executing)
-    event.listen(sync_engine, "do_executemany", executing_many)
-    event.listen(sync_engine, "do_execute_no_params", executing_bare)
+    for execute in ("do_execute", "do_executemany", "do_execute_no_params"):
+        event.listen(sync_engine, execute, in_span(execute))
